@@ -1,0 +1,26 @@
+# Set-up and the two entry points of the README. Each target creates .venv when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch is installed first and pinned: resolving a bare torch requirement pulls a CUDA build.
+TORCH_VERSION ?= 2.13.0
+
+.PHONY: setup run test clean
+
+$(BIN)/d2a: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade --quiet pip
+	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(BIN)/d2a
+
+setup: $(BIN)/d2a
+
+run: setup
+	$(BIN)/d2a spaces
+
+test: setup
+	$(BIN)/python -m pytest tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+r"""The ``d2a`` command line (installed as :mod:`d2a.cli`)."""

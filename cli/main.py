@@ -1,0 +1,56 @@
+r"""Entry point of the ``d2a`` command.
+
+Each sub-command lives in its own module of :mod:`d2a.cli` exposing
+``add_parser(subparsers)``; the parser it adds sets ``func`` (called with the parsed
+arguments, returns an exit code).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import List, Optional
+
+from d2a import __version__
+
+#: Sub-command modules, in the order ``d2a --help`` lists them.
+COMMAND_MODULES = [
+    'd2a.cli.spaces',
+]
+
+
+class CLIError(Exception):
+    r"""An error the user can fix; printed without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='d2a',
+        description='Rapid neural architecture search: generate a good architecture for a new '
+                    'dataset from a model meta-trained on a database of (dataset, architecture, '
+                    'accuracy).')
+    parser.add_argument('--version', action='version', version=f'd2a {__version__}')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_parser(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, 'func', None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, ValueError, FileNotFoundError, FileExistsError) as e:
+        print(f'd2a {args.command}: error: {e}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f'd2a {args.command}: interrupted', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())
