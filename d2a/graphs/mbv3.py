@@ -184,27 +184,9 @@ class MBV3Space(SearchSpace):
         return config_to_arch(config)
 
     def from_dense(self, node_type: Sequence[int], adj: Tensor) -> str:
-        node_type = [int(t) for t in node_type]
-        if len(node_type) != NUM_NODES:
-            raise ValueError(f'a MobileNetV3 graph has {NUM_NODES} nodes, got {len(node_type)}')
-        if node_type[0] != START:
-            raise ValueError(f'node 0 must be START (type {START}), got type {node_type[0]}')
-        if node_type[-1] != END:
-            raise ValueError(f'node {NUM_NODES - 1} must be END (type {END}), '
-                             f'got type {node_type[-1]}')
-        adj = torch.as_tensor(adj).bool()
-        if adj.shape != (NUM_NODES, NUM_NODES):
-            raise ValueError(f'adjacency must be {NUM_NODES}x{NUM_NODES}, got {list(adj.shape)}')
-        if adj.tril().any():
-            j, i = adj.tril().nonzero()[0].tolist()
-            raise ValueError(f'edge {j} -> {i} goes backwards: nodes must be in topological '
-                             'order (the graph may be cyclic)')
-        if (_CHAIN & ~adj).any():
-            j, i = (_CHAIN & ~adj).nonzero()[0].tolist()
-            raise ValueError(f'chain edge {j} -> {i} is missing')
-        if (adj & ~_CHAIN).any():
-            j, i = (adj & ~_CHAIN).nonzero()[0].tolist()
-            raise ValueError(f'edge {j} -> {i} is not a chain edge i -> i + 1')
+        node_type, adj = self._check_frame(node_type, adj)
+        self._check_edges(adj, _CHAIN, _CHAIN, 'chain edge {j} -> {i} is missing',
+                          'edge {j} -> {i} is not a chain edge i -> i + 1')
         cfg: Config = {'ks': [], 'e': [], 'd': []}
         for i, t in enumerate(node_type[1:-1]):
             if not 2 <= t < len(NODE_TYPES):

@@ -204,33 +204,13 @@ class NB201Space(SearchSpace):
         r"""Args:
             allow_chain_edges (bool): accept MetaD2A's extra ``i -> i + 1`` edges.
         """
-        node_type = list(node_type)
-        if len(node_type) != NUM_NODES:
-            raise ValueError(f'an NB201 graph has {NUM_NODES} nodes, got {len(node_type)}')
-        if node_type[0] != START:
-            raise ValueError(f'node 0 must be START (type {START}), got type {node_type[0]}')
-        if node_type[-1] != END:
-            raise ValueError(f'node {NUM_NODES - 1} must be END (type {END}), '
-                             f'got type {node_type[-1]}')
+        node_type, adj = self._check_frame(node_type, adj)
         for i, t in enumerate(node_type[1:-1], start=1):
             if not 2 <= t < len(NODE_TYPES):
                 raise ValueError(f'node {i} must be an op (type 2..{len(NODE_TYPES) - 1}), got type {t}')
-        adj = torch.as_tensor(adj).bool()
-        if adj.shape != (NUM_NODES, NUM_NODES):
-            raise ValueError(f'adjacency must be {NUM_NODES}x{NUM_NODES}, got {list(adj.shape)}')
-        if adj.tril().any():
-            j, i = adj.tril().nonzero()[0].tolist()
-            raise ValueError(f'edge {j} -> {i} goes backwards: nodes must be in topological '
-                             'order (the graph may be cyclic)')
-        expected = _ADJ | _CHAIN if allow_chain_edges else _ADJ
-        missing = _ADJ & ~adj
-        extra = adj & ~expected
-        if missing.any():
-            j, i = missing.nonzero()[0].tolist()
-            raise ValueError(f'edge {j} -> {i} of the NB201 data flow is missing')
-        if extra.any():
-            j, i = extra.nonzero()[0].tolist()
-            raise ValueError(f'edge {j} -> {i} is not part of the NB201 data flow')
+        self._check_edges(adj, _ADJ, _ADJ | _CHAIN if allow_chain_edges else _ADJ,
+                          'edge {j} -> {i} of the NB201 data flow is missing',
+                          'edge {j} -> {i} is not part of the NB201 data flow')
         return format_arch([OPS[t - 2] for t in node_type[1:-1]])
 
     def from_dense_batch(self, node_type: Tensor, adj: Tensor) -> List[Optional[str]]:

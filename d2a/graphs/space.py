@@ -52,6 +52,39 @@ class SearchSpace(ABC):
         Raises :class:`ValueError` naming the reason when the graph is not in the space.
         """
 
+    def _check_frame(self, node_type: Sequence[int], adj: Tensor) -> Tuple[List[int], Tensor]:
+        # Checks shared by every space's from_dense: size, START/END, topological order.
+        node_type = [int(t) for t in node_type]
+        n = self.max_nodes
+        if len(node_type) != n:
+            raise ValueError(f'a {self.name} graph has {n} nodes, got {len(node_type)}')
+        if node_type[0] != START:
+            raise ValueError(f'node 0 must be START (type {START}), got type {node_type[0]}')
+        if node_type[-1] != END:
+            raise ValueError(f'node {n - 1} must be END (type {END}), got type {node_type[-1]}')
+        adj = torch.as_tensor(adj).bool()
+        if adj.shape != (n, n):
+            raise ValueError(f'adjacency must be {n}x{n}, got {list(adj.shape)}')
+        if adj.tril().any():
+            j, i = adj.tril().nonzero()[0].tolist()
+            raise ValueError(f'edge {j} -> {i} goes backwards: nodes must be in topological '
+                             'order (the graph may be cyclic)')
+        return node_type, adj
+
+    @staticmethod
+    def _check_edges(adj: Tensor, required: Tensor, allowed: Tensor,
+                     missing_msg: str, extra_msg: str) -> None:
+        # Every required edge present, nothing outside the allowed set; the messages are
+        # formatted with the edge's source j and target i.
+        missing = required & ~adj
+        if missing.any():
+            j, i = missing.nonzero()[0].tolist()
+            raise ValueError(missing_msg.format(j=j, i=i))
+        extra = adj & ~allowed
+        if extra.any():
+            j, i = extra.nonzero()[0].tolist()
+            raise ValueError(extra_msg.format(j=j, i=i))
+
     def from_data(self, data: Data) -> str:
         r"""Converts a :class:`Data` back into its string (raises :class:`ValueError`)."""
         node_type, adj = data_to_dense(data)
