@@ -1,0 +1,120 @@
+import numpy as np
+import pytest
+import torch
+
+from d2a.graphs import archs_to_dense, dense_to_batch, get_space
+from d2a.predictor import MetaPredictor
+
+NB201_ARCHS = [
+    '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|',
+    '|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|',
+    '|none~0|+|none~0|none~1|+|none~0|none~1|none~2|',
+    '|skip_connect~0|+|nor_conv_1x1~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|',
+    '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|',
+]
+ACCS = [93.7, 85.9, 10.0, 88.1, 94.2]
+
+
+def _batch(space, archs):
+    return dense_to_batch(*archs_to_dense(space, archs))
+
+
+def _model(space='nb201', **kwargs):
+    return MetaPredictor(12, 8, 16, 8, 32, space=space, num_heads=2, **kwargs)
+
+
+@pytest.mark.parametrize('space_name', ['nb201', 'mbv3'])
+@pytest.mark.parametrize('graph_encoder', ['dag_gru', 'gin'])
+def test_shapes(space_name, graph_encoder):
+    torch.manual_seed(0)
+    space = get_space(space_name)
+    model = _model(space_name, graph_encoder=graph_encoder)
+    batch = _batch(space, space.sample(3))
+    assert model(torch.randn(3, 2, 4, 12), batch).shape == (3, )
+    one = model(torch.randn(2, 4, 12), batch)  # one dataset for every graph
+    assert one.shape == (3, )
+    mask = torch.tensor([[True, True, False]] * 3)
+    assert model(torch.randn(3, 3, 4, 12), batch, class_mask=mask).shape == (3, )
+    graph_only = _model(space_name, graph_encoder=graph_encoder, use_dataset=False)
+    assert graph_only.set_encoder is None
+    assert graph_only(None, batch).shape == (3, )
+    assert 'use_dataset' in repr(model)
+
+
+def test_target_standardisation():
+    model = _model()
+    model.set_target_stats(torch.tensor(ACCS))
+    assert {'y_mean', 'y_std'} <= set(model.state_dict())
+    y = torch.tensor(ACCS)
+    assert torch.allclose(model.unstandardize(model.standardize(y)), y)
+    batch = _batch(get_space('nb201'), NB201_ARCHS)
+    x = torch.randn(2, 4, 12)
+    raw = model(x, batch, standardized=True)
+    assert torch.allclose(model(x, batch), raw * y.std() + y.mean(), atol=1e-4)
+    with pytest.raises(ValueError, match='finite'):
+        model.set_target_stats([float('nan')])
+
+
+def test_overfits_a_few_points():
+    torch.manual_seed(0)
+    space = get_space('nb201')
+    model = _model()
+    batch = _batch(space, NB201_ARCHS)
+    x = torch.randn(5, 3, 4, 12)
+    y = torch.tensor(ACCS)
+    model.set_target_stats(y)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        loss = model.loss(x, batch, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss) < 0.01
+    assert torch.allclose(model(x, batch), y, atol=1.0)
+
+
+@pytest.mark.parametrize('graph_encoder', ['dag_gru', 'gin'])
+def test_fit_query(graph_encoder):
+    model = _model(graph_encoder=graph_encoder, use_dataset=False)
+    loss = model.fit(NB201_ARCHS, ACCS, epochs=60, batch_size=4, lr=3e-3)
+    assert loss < 0.05
+    pred = model.query(NB201_ARCHS)
+    assert isinstance(pred, np.ndarray) and pred.shape == (5, )
+    assert np.abs(pred - np.array(ACCS)).max() < 0.3 * np.std(ACCS, ddof=1)
+    # Deterministic for a seed.
+    again = _model(graph_encoder=graph_encoder, use_dataset=False)
+    again.fit(NB201_ARCHS, ACCS, epochs=60, batch_size=4, lr=3e-3)
+    assert np.allclose(again.query(NB201_ARCHS), pred, atol=1e-4)
+
+
+def test_pretrain_then_fit():
+    model = _model(use_dataset=False, graph_encoder='gin')
+    space = get_space('nb201')
+    loss = model.pretrain(space.sample(64), epochs=2, batch_size=32)
+    assert np.isfinite(loss)
+    model.fit(NB201_ARCHS, ACCS, epochs=5, pretrain_archs=space.sample(32), pretrain_epochs=1)
+    assert model.query(NB201_ARCHS[:2]).shape == (2, )
+
+
+def test_bad_inputs():
+    batch = _batch(get_space('nb201'), NB201_ARCHS[:2])
+    with pytest.raises(ValueError, match='use_dataset=True'):
+        _model()(None, batch)
+    with pytest.raises(ValueError, match='graph-only'):
+        _model().fit(NB201_ARCHS, ACCS)
+    with pytest.raises(ValueError, match='one dataset per graph'):
+        _model()(torch.randn(3, 2, 4, 12), batch)
+    with pytest.raises(ValueError, match='accuracies'):
+        _model(use_dataset=False).fit(NB201_ARCHS, ACCS[:2])
+    with pytest.raises(ValueError, match='graph_encoder'):
+        _model(graph_encoder='gat')
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_cuda():
+    model = _model().cuda()
+    batch = _batch(get_space('nb201'), NB201_ARCHS[:2]).cuda()
+    assert model(torch.randn(2, 4, 12, device='cuda'), batch).is_cuda
+    graph_only = _model(use_dataset=False).cuda()
+    graph_only.fit(NB201_ARCHS, ACCS, epochs=2)
+    assert graph_only.query(NB201_ARCHS).shape == (5, )
