@@ -1,0 +1,112 @@
+import os
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from d2a.datasets.metad2a import (IGraphStandIn, graph_to_arch, import_bylabel, import_nasbench201,
+                                  import_pairs, import_task_list, load_pt)
+from d2a.db import MetaDatabase
+
+A = '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
+A_TYPES = [0, 5, 5, 5, 3, 5, 5, 1]
+B = '|avg_pool_3x3~0|+|none~0|none~1|+|nor_conv_1x1~0|nor_conv_1x1~1|skip_connect~2|'
+B_TYPES = [0, 6, 2, 2, 4, 4, 3, 1]
+
+
+@pytest.fixture
+def fake_igraph(monkeypatch):
+    r"""A module named igraph whose Graph pickles like python-igraph's."""
+    mod = types.ModuleType('igraph')
+
+    class Graph:
+        def __init__(self, n=0, edges=(), directed=False, gattrs=None, vattrs=None, eattrs=None):
+            self.args = (n, list(edges), directed, gattrs or {}, vattrs or {}, eattrs or {})
+
+        def __reduce__(self):
+            return (Graph, self.args, {})
+
+    Graph.__module__ = 'igraph'
+    Graph.__qualname__ = 'Graph'
+    mod.Graph = Graph
+    monkeypatch.setitem(sys.modules, 'igraph', mod)
+
+    def make(node_types):
+        edges = [(i, i + 1) for i in range(7)] + [(0, 2), (0, 4), (1, 3)]
+        return Graph(8, edges, True, {}, {'type': node_types}, {})
+    return make
+
+
+def _write_files(tmp_path, fake_igraph, variant):
+    rng = np.random.default_rng(0)
+    feats = {k: [torch.from_numpy(rng.normal(size=(6, 512)).astype(np.float32))] for k in range(4)}
+    torch.save(feats, tmp_path / 'imgnet32bylabel.pt')
+    torch.save([[1, 2, 3], [2, 3, 4]], tmp_path / 'meta_train_task_lst.pt')
+    graphs = [fake_igraph(A_TYPES), fake_igraph(B_TYPES), fake_igraph(A_TYPES)]
+    if variant == 'graph':  # MetaD2A's own loader: acc as tensors
+        pairs = {'acc': [torch.tensor(91.0), torch.tensor(40.0), torch.tensor(88.0)],
+                 'task': [0, 0, 1], 'graph': graphs}
+    else:  # the DiffusionNAG copy: g, str and numpy extras
+        pairs = {'acc': [np.float64(91.0), 40.0, 88.0], 'task': [np.int64(0), 0, 1], 'g': graphs,
+                 'str': [A, B, A], 'x': [np.eye(8, 7)] * 3, 'adj': [np.zeros((8, 8))] * 3,
+                 'flops': [1.0, 2.0, 3.0], 'params': [0.1, 0.2, 0.3], 'latency': [1, 2, 3]}
+    torch.save(pairs, tmp_path / 'meta_train_tasks_predictor.pt')
+    torch.save({'arch': {'str': [A, B], 'igraph': graphs[:2], 'matrix': [np.zeros((4, 4))] * 2},
+                'test-acc': {'cifar10': [94.0, 60.0], 'cifar100': [73.0, 30.0]}},
+               tmp_path / 'nasbench201.pt')
+
+
+@pytest.mark.parametrize('variant', ['graph', 'g'])
+def test_import_metad2a(tmp_path, fake_igraph, variant):
+    _write_files(tmp_path, fake_igraph, variant)
+    sys.modules.pop('igraph')  # reading must not need igraph
+    with MetaDatabase.create(tmp_path / 'db.h5') as db:
+        assert import_bylabel(db, tmp_path / 'imgnet32bylabel.pt', 'imgnet32') == 4
+        assert db.feature_dim == 512 and db.feature_extractor_name == 'resnet18_imagenet'
+        assert import_task_list(db, tmp_path / 'meta_train_task_lst.pt') == 2
+        assert db.task('metad2a-1').classes == ['1', '2', '3']  # 1-based ids -> keys
+        assert import_pairs(db, tmp_path / 'meta_train_tasks_predictor.pt') == 3
+        archs, accs = db.task_results('metad2a-0')
+        assert dict(zip(archs, accs.tolist())) == {A: 91.0, B: 40.0}
+        assert import_nasbench201(db, tmp_path / 'nasbench201.pt', ['cifar100']) == 2
+        assert db.task_features('metad2a-0', 5).shape == (3, 5, 512)
+
+
+def test_graph_stand_in(tmp_path, fake_igraph):
+    torch.save([fake_igraph(B_TYPES)], tmp_path / 'g.pt')
+    (g,) = load_pt(tmp_path / 'g.pt')
+    assert isinstance(g, IGraphStandIn) and g.vcount() == 8 and g.directed
+    assert graph_to_arch(g, 'x') == B
+    bad = IGraphStandIn(8, [], True, {}, {'type': [0, 5, 5, 5, 3, 5, 9, 1]})
+    with pytest.raises(ValueError, match='where: vertex types .* are not an NB201 cell'):
+        graph_to_arch(bad, 'where')
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ('echo should-not-run',))
+
+
+def test_refuses_arbitrary_pickles(tmp_path):
+    torch.save({'acc': [_Evil()]}, tmp_path / 'evil.pt')
+    with pytest.raises(ValueError, match='evil.pt: global .*system is not allowed'):
+        load_pt(tmp_path / 'evil.pt')
+
+
+def test_damaged_and_wrong_files(tmp_path, fake_igraph):
+    _write_files(tmp_path, fake_igraph, 'g')
+    data = (tmp_path / 'meta_train_tasks_predictor.pt').read_bytes()
+    (tmp_path / 'cut.pt').write_bytes(data[:len(data) // 2])
+    with pytest.raises(ValueError, match='cut.pt is not a readable MetaD2A'):
+        load_pt(tmp_path / 'cut.pt')
+    with pytest.raises(FileNotFoundError):
+        load_pt(tmp_path / 'missing.pt')
+    with MetaDatabase.create(tmp_path / 'db.h5') as db:
+        with pytest.raises(ValueError, match="task 'metad2a-0' is not in"):
+            import_pairs(db, tmp_path / 'meta_train_tasks_predictor.pt')
+        torch.save({0: [torch.zeros(3, 16)]}, tmp_path / 'small.pt')
+        import_bylabel(db, tmp_path / 'small.pt', 'other')
+        with pytest.raises(ValueError, match="have dim 512, but the database's feature_dim is 16"):
+            import_bylabel(db, tmp_path / 'imgnet32bylabel.pt', 'imgnet32')

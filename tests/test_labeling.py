@@ -1,0 +1,143 @@
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from d2a.cli.main import main
+from d2a.datasets import NpzSource
+from d2a.db import MetaDatabase, merge
+from d2a.db.build import build_database
+from d2a.graphs import get_space
+from d2a.labeling import TaskImages, label, sample_architectures, shard_from_env, shard_path
+from d2a.nets import Recipe
+
+RECIPE = Recipe(name='tiny', C=2, N=1, epochs=1, batch_size=16)
+RECIPE_FLAGS = ['--recipe', 'custom', '--recipe-name', 'tiny', '--channels', '2', '--cells', '1',
+                '--epochs', '1', '--batch-size', '16']
+
+
+def _db(tmp_path, num_tasks=3):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 12)
+    # class-dependent brightness, so that the tasks are learnable
+    images = (rng.integers(0, 80, size=(48, 8, 8)) + 40 * labels[:, None, None]).astype(np.uint8)
+    np.savez(tmp_path / 'src.npz', images=images, labels=labels)
+    path = tmp_path / 'db.h5'
+    build_database(path, [NpzSource(str(tmp_path / 'src.npz'))], 'raw_pixels',
+                   {'in_channels': 1, 'size': 2}, image_size=8, num_tasks=num_tasks,
+                   classes_per_task=(2, 3))
+    return path
+
+
+def _rows(path):
+    with MetaDatabase.open(path) as db:
+        return sorted((r.task, r.arch, r.accuracy, r.recipe, r.seed, r.epochs)
+                      for r in db.results().rows())
+
+
+@pytest.mark.parametrize('sampler', ['uniform', 'stratified'])
+def test_sample_architectures(sampler):
+    space = get_space('nb201')
+    a = sample_architectures(space, 't0', 5, 0, sampler)
+    assert a == sample_architectures(space, 't0', 5, 0, sampler)
+    assert a != sample_architectures(space, 't1', 5, 0, sampler)
+    assert len({space.canonical_key(x) for x in a}) == 5
+    with pytest.raises(ValueError, match='sampler must be one of'):
+        sample_architectures(space, 't0', 5, 0, 'greedy')
+
+
+def test_stratified_spans_sizes():
+    from d2a.nets import count_params
+    space = get_space('nb201')
+    strat = sample_architectures(space, 't', 6, 0, 'stratified')
+    sizes = sorted(count_params(a, 8, 1, 3, 10) for a in strat)
+    assert len(set(sizes)) >= 4 and sizes[-1] > 2 * sizes[0]
+
+
+def test_task_images_split(tmp_path):
+    path = _db(tmp_path)
+    with MetaDatabase.open(path) as db:
+        task = db.tasks()[0]
+        tr_x, tr_y, te_x, te_y = TaskImages(db, 0.25).split(task)
+        again = TaskImages(db, 0.25).split(task)
+        assert all(torch.equal(a, b) for a, b in zip((tr_x, tr_y, te_x, te_y), again))
+        k = task.num_classes
+        assert tr_x.shape == (9 * k, 1, 8, 8) and te_x.shape == (3 * k, 1, 8, 8)
+        assert sorted(set(te_y.tolist())) == list(range(k))
+        with pytest.raises(ValueError, match="task 'src-000': class '[0-9]' has 1 images, too few"):
+            TaskImages(db, 0.25, max_images_per_class=1).split(db.task('src-000'))
+
+
+def test_shards_cover_the_work_once(tmp_path, monkeypatch):
+    path = _db(tmp_path, num_tasks=3)
+    outs = [label(path, 'nb201', None, 1, RECIPE, shard=(i, 2)) for i in range(2)]
+    assert outs == [shard_path(path, (i, 2)) for i in range(2)]
+    with MetaDatabase.open(outs[0]) as a, MetaDatabase.open(outs[1]) as b:
+        assert (a.num_results, b.num_results) == (2, 1)
+    whole = tmp_path / 'whole'
+    whole.mkdir()
+    shutil.copy(path, whole / 'db.h5')
+    merge(whole / 'db.h5', [label(whole / 'db.h5', 'nb201', None, 1, RECIPE)])
+    merge(path, outs)
+    assert len(_rows(path)) == 3 and _rows(path) == _rows(whole / 'db.h5')
+    monkeypatch.setenv('RANK', '1')
+    monkeypatch.setenv('WORLD_SIZE', '3')
+    assert shard_from_env() == (1, 3)
+    monkeypatch.setenv('RANK', '3')
+    with pytest.raises(ValueError, match='shard must be i/N'):
+        shard_from_env()
+
+
+def test_label_rejects_spaces_without_networks(tmp_path):
+    path = _db(tmp_path, num_tasks=1)
+    with pytest.raises(ValueError, match="space 'mbv3' has none"):
+        label(path, 'mbv3', None, 1, RECIPE)
+
+
+def test_kill_and_resume_equals_uninterrupted(tmp_path):
+    path = _db(tmp_path, num_tasks=4)
+    ref = tmp_path / 'ref'
+    ref.mkdir()
+    shutil.copy(path, ref / 'db.h5')
+    args = ['db', 'label', str(path), '--archs-per-task', '3', '--seed', '1'] + RECIPE_FLAGS
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.Popen([sys.executable, '-m', 'd2a.cli.main'] + args, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    shard = shard_path(path, (0, 1))
+    done = 0
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if shard.exists():
+            with MetaDatabase.open(shard) as db:
+                done = db.num_results
+            if done >= 2:
+                break
+        time.sleep(0.02)
+    assert proc.poll() is None, 'labelling finished before it could be killed'
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with MetaDatabase.open(shard) as db:  # readable right after the kill
+        assert 2 <= db.num_results < 12
+    with MetaDatabase.open(path) as db:
+        assert db.num_results == 0
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(args) == 0  # the same command continues
+        assert main(['db', 'label', str(ref / 'db.h5'), '--archs-per-task', '3', '--seed', '1']
+                    + RECIPE_FLAGS) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert not shard.exists()
+    resumed, reference = _rows(path), _rows(ref / 'db.h5')
+    assert len(resumed) == 12 and len({r[:2] for r in resumed}) == 12
+    assert resumed == reference
+    assert main(args) == 0  # nothing left to do, nothing duplicated
+    assert _rows(path) == reference
