@@ -16,6 +16,12 @@ from d2a import __version__
 #: Sub-command modules, in the order ``d2a --help`` lists them.
 COMMAND_MODULES = [
     'd2a.cli.spaces',
+    'd2a.cli.train',
+    'd2a.cli.search',
+    'd2a.cli.evaluate',
+    'd2a.cli.train_arch',
+    'd2a.cli.plot',
+    'd2a.cli.db',
 ]
 
 

@@ -138,9 +138,25 @@ class MetaPredictor(Module):
         r"""Predicted accuracy of each graph on its dataset, ``[B]`` (standardized units
         when ``standardized=True``)."""
         h = self.graph_encoder(batch)
-        d = self._dataset_vector(x, class_mask, h.size(0))
+        return self.forward_head(h, self._dataset_vector(x, class_mask, h.size(0)),
+                                 standardized)
+
+    def encode_dataset(self, x: Optional[Tensor],
+                       class_mask: Optional[Tensor] = None) -> Optional[Tensor]:
+        r"""Dataset vectors, ``[B, out]`` for ``x`` ``[B, C, S, F]`` or ``[1, out]`` for
+        ``[C, S, F]`` (``None`` in graph-only mode)."""
+        if not self.use_dataset:
+            return None
+        return self._dataset_vector(x, class_mask, x.size(0) if x is not None and x.dim() == 4 else 1)
+
+    def forward_head(self, h: Tensor, d: Optional[Tensor] = None,
+                     standardized: bool = False) -> Tensor:
+        r"""Predictions from graph vectors ``h`` (``[B, out]``, :attr:`graph_encoder`) and
+        dataset vectors ``d`` (``[B, out]`` or ``[1, out]``, :attr:`set_encoder`; ``None``
+        in graph-only mode), ``[B]``. Lets a caller encode many graphs once and score them
+        against several draws of a dataset."""
         if d is not None:
-            h = torch.cat([d, h], dim=-1)
+            h = torch.cat([d.expand(h.size(0), -1), h], dim=-1)
         out = self.lin2(torch.tanh(self.lin1(h))).view(-1)
         return out if standardized else self.unstandardize(out)
 

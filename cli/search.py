@@ -1,0 +1,76 @@
+r"""``d2a search``: generate and rank architectures for a dataset."""
+from __future__ import annotations
+
+import argparse
+
+from d2a.cli.main import CLIError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser('search', help='find good architectures for a dataset',
+                       description='Generate candidate architectures for a dataset with a '
+                                   'meta-trained generator, rank them with the meta-predictor '
+                                   'and print the best ones.')
+    p.add_argument('--dataset', required=True, metavar='PATH',
+                   help='an image folder (one sub-folder per class), an .npz file (images, '
+                        "labels), a source spec (e.g. 'digits', 'glyphs:greek_lower') or a "
+                        'meta-database (.h5, with --task)')
+    p.add_argument('--task', default=None, help='task of the meta-database given as --dataset')
+    p.add_argument('--checkpoint', default=None, metavar='DIR',
+                   help="folder with generator.pt and predictor.pt (default: d2a's shipped "
+                        'checkpoints)')
+    p.add_argument('--num-candidates', type=int, default=500,
+                   help='unique valid candidates to generate and score (default: 500)')
+    p.add_argument('--top-k', type=int, default=5, help='candidates to show (default: 5)')
+    p.add_argument('--batch-size', type=int, default=100,
+                   help='graphs generated per batch (default: 100)')
+    p.add_argument('--num-resamples', type=int, default=5,
+                   help='dataset draws the predicted accuracy is averaged over (default: 5)')
+    p.add_argument('--patience', type=int, default=20,
+                   help='give up after this many batches without a new candidate (default: 20)')
+    g = p.add_argument_group('constraints')
+    g.add_argument('--max-params', default=None, metavar='N',
+                   help='most parameters of the NB201 network (C=16, N=5), e.g. 1.2M')
+    g.add_argument('--max-flops', default=None, metavar='N',
+                   help='most multiply-accumulates per image, e.g. 150M')
+    g.add_argument('--max-latency', type=float, default=None, metavar='MS',
+                   help='most milliseconds on --device-latency (needs --latency-table)')
+    g.add_argument('--latency-table', default=None, metavar='CSV',
+                   help='latency table: arch column and one column per device (ms)')
+    g.add_argument('--device-latency', default=None, metavar='NAME',
+                   help='the device column of the latency table')
+    p.add_argument('--json', default=None, metavar='OUT', help='also write the result as JSON')
+    p.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda' (default: auto)")
+    p.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
+    p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True,
+                   help='progress bars')
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from d2a.search import parse_count, search
+    dataset = args.dataset
+    if Path(dataset).suffix in ('.h5', '.hdf5'):
+        if not args.task:
+            raise CLIError(f'--dataset {dataset} is a meta-database: name one of its tasks '
+                           'with --task')
+        dataset = (dataset, args.task)
+    elif args.task:
+        raise CLIError('--task goes with a meta-database (.h5) given as --dataset')
+    if args.max_latency is not None and not (args.latency_table and args.device_latency):
+        raise CLIError('--max-latency needs --latency-table CSV and --device-latency NAME')
+    result = search(dataset, checkpoint_dir=args.checkpoint, num_candidates=args.num_candidates,
+                    top_k=args.top_k, batch_size=args.batch_size,
+                    num_resamples=args.num_resamples,
+                    max_params=parse_count(args.max_params) if args.max_params else None,
+                    max_flops=parse_count(args.max_flops) if args.max_flops else None,
+                    max_latency=args.max_latency, latency_table=args.latency_table,
+                    latency_device=args.device_latency, patience=args.patience,
+                    device=args.device, seed=args.seed, progress=args.progress)
+    print(result.to_table())
+    if args.json:
+        result.to_json(args.json)
+        print(f'wrote {args.json}')
+    return 0

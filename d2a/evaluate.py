@@ -1,0 +1,146 @@
+r"""Look up an architecture in a benchmark table: its accuracy, rank and percentile.
+
+A benchmark table is a CSV file with a header ``index, arch, <dataset>, <dataset>, ...``
+(the format of NAS-Bench-201's accuracy table): one row per architecture, keyed by its
+canonical string, and one accuracy column per dataset.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+import numpy as np
+
+from d2a.graphs import get_space
+
+
+@dataclass
+class Evaluation:
+    r"""An architecture's entry in a benchmark column.
+
+    Attributes:
+        arch (str): the architecture string.
+        dataset (str): the benchmark column.
+        accuracy (float): its accuracy in that column.
+        rank (int): 1 for the best architecture; ties share the better rank.
+        num_archs (int): architectures in the column.
+        percentile (float): percentage of architectures with an accuracy lower than or
+            equal to this one (100 for the best).
+        best_accuracy (float): the best accuracy in the column.
+    """
+    arch: str
+    dataset: str
+    accuracy: float
+    rank: int
+    num_archs: int
+    percentile: float
+    best_accuracy: float
+
+    def to_dict(self) -> Dict[str, object]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_table(self) -> str:
+        return '\n'.join([
+            f'architecture : {self.arch}',
+            f'dataset      : {self.dataset}',
+            f'accuracy     : {self.accuracy:.2f}  (best in table: {self.best_accuracy:.2f}, '
+            f'gap {self.best_accuracy - self.accuracy:.2f})',
+            f'rank         : {self.rank:,} of {self.num_archs:,}',
+            f'percentile   : {self.percentile:.2f}  '
+            f'(top {100.0 * self.rank / self.num_archs:.2f}%)',
+        ])
+
+
+class BenchmarkTable:
+    r"""An accuracy table read from a CSV file (see the module docstring).
+
+    Args:
+        path (str or Path): the CSV file.
+        space (str): the search space whose strings the ``arch`` column holds; strings are
+            validated (and, for a misspelled one, the parser's message is shown).
+    """
+    def __init__(self, path: Union[str, Path], space: str = 'nb201') -> None:
+        self.path = Path(path)
+        self.space = get_space(space)
+        if not self.path.is_file():
+            raise FileNotFoundError(f'benchmark table {self.path} does not exist')
+        with self.path.open(newline='', encoding='utf-8') as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if not header or 'arch' not in header:
+                raise ValueError(f"benchmark table {self.path} needs a header with an 'arch' "
+                                 f'column, got {header}')
+            arch_col = header.index('arch')
+            self.columns: List[str] = [h for i, h in enumerate(header)
+                                       if i != arch_col and h != 'index']
+            col_ids = [header.index(c) for c in self.columns]
+            archs: List[str] = []
+            values: List[List[float]] = []
+            for line, row in enumerate(reader, start=2):
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise ValueError(f'benchmark table {self.path} line {line}: {len(row)} fields, '
+                                     f'header has {len(header)}')
+                archs.append(row[arch_col])
+                try:
+                    values.append([float(row[i]) if row[i] != '' else math.nan for i in col_ids])
+                except ValueError:
+                    raise ValueError(f'benchmark table {self.path} line {line}: a value is not a '
+                                     f'number: {row}') from None
+        if not archs:
+            raise ValueError(f'benchmark table {self.path} has no rows')
+        self.archs = archs
+        self.values = np.asarray(values, dtype=np.float64).reshape(len(archs), len(self.columns))
+        self._row: Dict[str, int] = {a: i for i, a in enumerate(archs)}
+
+    def __len__(self) -> int:
+        return len(self.archs)
+
+    def column(self, dataset: str) -> np.ndarray:
+        r"""The accuracies of column ``dataset`` (raises :class:`ValueError` if unknown)."""
+        if dataset not in self.columns:
+            raise ValueError(f"benchmark table {self.path} has no column {dataset!r} "
+                             f"(columns: {', '.join(self.columns)})")
+        return self.values[:, self.columns.index(dataset)]
+
+    def value(self, arch: str, dataset: str) -> Optional[float]:
+        r"""The value of ``arch`` in column ``dataset``, ``None`` if the row or value is
+        absent."""
+        col = self.column(dataset)
+        i = self._row.get(arch)
+        return None if i is None or math.isnan(col[i]) else float(col[i])
+
+    def evaluate(self, arch: str, dataset: str) -> Evaluation:
+        r"""Accuracy, rank and percentile of ``arch`` in column ``dataset``.
+
+        Raises :class:`ValueError` for an invalid string, an architecture missing from the
+        table, or an unknown column.
+        """
+        self.space.to_data(arch)  # raises a ValueError naming what is wrong with the string
+        col = self.column(dataset)
+        if arch not in self._row:
+            raise ValueError(f'architecture {arch!r} is not in benchmark table {self.path} '
+                             f'({len(self):,} rows)')
+        acc = float(col[self._row[arch]])
+        if math.isnan(acc):
+            raise ValueError(f'benchmark table {self.path} has no {dataset!r} value for {arch!r}')
+        known = col[~np.isnan(col)]
+        rank = int((known > acc).sum()) + 1
+        percentile = 100.0 * float((known <= acc).sum()) / known.size
+        return Evaluation(arch=arch, dataset=dataset, accuracy=acc, rank=rank,
+                          num_archs=int(known.size), percentile=percentile,
+                          best_accuracy=float(known.max()))
+
+
+def evaluate_arch(arch: str, benchmark: Union[str, Path], dataset: str,
+                  space: str = 'nb201') -> Evaluation:
+    r"""Looks ``arch`` up in the benchmark CSV file ``benchmark`` (column ``dataset``)."""
+    return BenchmarkTable(benchmark, space=space).evaluate(arch, dataset)

@@ -1,0 +1,50 @@
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'training'))
+from d2a_tiny import one_thread, write_image_folder  # noqa: E402
+
+from d2a.cli.main import main  # noqa: E402
+from d2a.nets import NB201Network  # noqa: E402
+
+ARCH = '|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|skip_connect~2|'
+
+
+def test_train_arch_one_epoch(tmp_path, capsys):
+    folder = write_image_folder(tmp_path / 'images', num_classes=3, per_class=5)
+    out = tmp_path / 'out'
+    with one_thread():
+        assert main(['train-arch', '--arch', ARCH, '--dataset', str(folder), '--out', str(out),
+                     '--epochs', '1', '--C', '4', '--N', '1', '--batch-size', '8',
+                     '--image-size', '16', '--device', 'cpu', '--no-progress']) == 0
+    assert 'test accuracy' in capsys.readouterr().out
+    result = json.loads((out / 'result.json').read_text())
+    assert 0.0 <= result['test_accuracy'] <= 100.0 and result['epochs'] == 1
+    saved = torch.load(out / 'model_state.pt', weights_only=True)
+    assert saved['arch'] == ARCH and saved['classes'] == ['class0', 'class1', 'class2']
+    net = NB201Network(ARCH, C=4, N=1, num_classes=3)
+    net.load_state_dict(saved['state_dict'])
+    net.eval()
+    exported = torch.export.load(out / 'model.pt2').module()
+    x = torch.randn(5, 3, 16, 16)
+    assert torch.allclose(exported(x), net(x), atol=1e-5)
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--arch', '|bad~0|'], 'NB201 string'),
+    (['--dataset', '{tmp}/missing'], 'does not exist'),
+    (['--test-fraction', '1.5'], '--test-fraction must be in (0, 1)'),
+])
+def test_train_arch_errors(tmp_path, capsys, args, message):
+    folder = write_image_folder(tmp_path / 'images', num_classes=2, per_class=3)
+    base = {'--arch': ARCH, '--dataset': str(folder), '--out': str(tmp_path / 'o'),
+            '--epochs': '1', '--device': 'cpu'}
+    for k, v in zip(args[::2], args[1::2]):
+        base[k] = v.replace('{tmp}', str(tmp_path))
+    argv = ['train-arch', '--no-progress'] + [x for kv in base.items() for x in kv]
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
