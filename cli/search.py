@@ -2,6 +2,7 @@ r"""``d2a search``: generate and rank architectures for a dataset."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from d2a.cli.main import CLIError
 
@@ -42,8 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument('--json', default=None, metavar='OUT', help='also write the result as JSON')
     p.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda' (default: auto)")
     p.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
-    p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True,
-                   help='progress bars')
+    p.add_argument('--progress', action=argparse.BooleanOptionalAction,
+                   default=sys.stderr.isatty(),
+                   help='progress bars (default: on when stderr is a terminal)')
     p.set_defaults(func=run)
 
 

@@ -9,6 +9,7 @@ names); flags on the command line override it. The effective configuration is sa
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any, Dict, List
 
 import yaml
@@ -84,7 +85,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument('--compile', action=argparse.BooleanOptionalAction,
                    default=default('compile'), help='torch.compile the model')
     g.add_argument('--progress', action=argparse.BooleanOptionalAction,
-                   default=default('progress'), help='progress bars')
+                   default=default('progress') and sys.stderr.isatty(),
+                   help='progress bars (default: on when stderr is a terminal)')
     g = p.add_argument_group('run control')
     g.add_argument('--resume', action='store_true',
                    help='continue the interrupted run in --out (its saved configuration is '

@@ -11,6 +11,7 @@ without d2a) and ``result.json``.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Tuple
 
 import numpy as np
@@ -48,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         'the class)')
     g.add_argument('--seed', type=int, default=0, help='(0)')
     p.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda' (default: auto)")
-    p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=sys.stderr.isatty())
     p.set_defaults(func=run)
 
 
