@@ -25,13 +25,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    'the NB201 recipe and report its test accuracy.')
     p.add_argument('--arch', required=True, help='NB201 cell string')
     p.add_argument('--dataset', required=True, metavar='PATH',
-                   help='an image folder (one sub-folder per class) or an .npz file')
+                   help='an image folder (one sub-folder per class), an .npz file or a '
+                        "source spec such as 'digits' or 'glyphs:greek_lower'")
     p.add_argument('--out', required=True, metavar='DIR', help='output folder')
     p.add_argument('--test-fraction', type=float, default=0.2,
                    help='images per class held out for testing (default: 0.2)')
     g = p.add_argument_group('recipe (NB201 protocol defaults)')
-    g.add_argument('--C', type=int, default=nb201.C, help=f'first-stage channels ({nb201.C})')
-    g.add_argument('--N', type=int, default=nb201.N, help=f'cells per stage ({nb201.N})')
+    g.add_argument('--channels', '--C', dest='C', type=int, default=nb201.C,
+                   help=f'C: first-stage channels ({nb201.C})')
+    g.add_argument('--cells', '--N', dest='N', type=int, default=nb201.N,
+                   help=f'N: cells per stage ({nb201.N})')
     g.add_argument('--epochs', type=int, default=nb201.epochs, help=f'({nb201.epochs})')
     g.add_argument('--batch-size', type=int, default=nb201.batch_size,
                    help=f'({nb201.batch_size})')
@@ -79,22 +82,14 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from d2a.atomic import atomic_path, atomic_write
-    from d2a.datasets import ImageFolder, NpzSource
+    from d2a.datasets import open_source
     from d2a.features import channel_stats, images_to_tensor
     from d2a.graphs.nb201 import parse_arch
     from d2a.nets.training import Recipe, train_and_evaluate
     from d2a.training.distributed import resolve_device
 
     parse_arch(args.arch)
-    path = Path(args.dataset)
-    if path.is_dir():
-        source = ImageFolder(str(path))
-    elif path.suffix == '.npz' and path.is_file():
-        source = NpzSource(str(path))
-    elif not path.exists():
-        raise FileNotFoundError(f'dataset {path} does not exist')
-    else:
-        raise ValueError(f'dataset {path} must be an image folder or an .npz file')
+    source = open_source(args.dataset)
     recipe = Recipe(name='train-arch', C=args.C, N=args.N, epochs=args.epochs,
                     batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
                     nesterov=args.nesterov, weight_decay=args.weight_decay,
@@ -123,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
                                   dynamic_shapes=({0: torch.export.Dim('batch', min=1)},))
     with atomic_path(out / 'model.pt2') as tmp:
         torch.export.save(program, tmp)
-    report = {'arch': args.arch, 'dataset': str(path), 'test_accuracy': result.accuracy,
+    report = {'arch': args.arch, 'dataset': str(args.dataset), 'test_accuracy': result.accuracy,
               'train_accuracy': result.train_accuracy, 'train_loss': result.train_loss,
               'num_params': result.num_params, 'epochs': result.epochs,
               'recipe_id': result.recipe_id, 'wall_time': result.wall_time,

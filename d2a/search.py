@@ -419,34 +419,12 @@ def _load_extractor(models: LoadedModels):
     return extractor
 
 
-def image_source(dataset: Any):
-    r"""The :class:`~d2a.datasets.ImageSource` of an image folder, an ``.npz`` file, a
-    source spec such as ``'digits'`` or ``'glyphs:greek_lower'`` (see
-    :func:`~d2a.datasets.parse_source`), or a source given as is."""
-    from d2a.datasets import ImageFolder, ImageSource, NpzSource, list_sources, parse_source
-    if isinstance(dataset, ImageSource):
-        return dataset
-    path = Path(dataset)
-    if path.is_dir():
-        return ImageFolder(str(path))
-    if path.is_file() and path.suffix == '.npz':
-        return NpzSource(str(path))
-    if path.exists():
-        raise ValueError(f'dataset {path} must be an image folder (one sub-folder per class) '
-                         'or an .npz file with images and labels arrays')
-    text = str(dataset)
-    if text.partition(':')[0] in list_sources():
-        return parse_source(text)
-    raise FileNotFoundError(f'dataset {path} does not exist (give an image folder, an .npz '
-                            f"file or a source spec: {', '.join(list_sources())})")
-
-
 def dataset_features(dataset: DatasetInput, models: LoadedModels,
                      device: Union[str, torch.device] = 'cpu',
                      progress: bool = False) -> DatasetFeatures:
     r"""Features of ``dataset``: an image folder, an ``.npz`` file (``images`` and
     ``labels`` arrays), a source spec or :class:`~d2a.datasets.ImageSource` (see
-    :func:`image_source`), or ``(database path, task name)``."""
+    :func:`~d2a.datasets.open_source`), or ``(database path, task name)``."""
     dim = models.feature_extractor.get('dim')
     if isinstance(dataset, tuple):
         if len(dataset) != 2:
@@ -462,8 +440,9 @@ def dataset_features(dataset: DatasetInput, models: LoadedModels,
             source, classes = db.task_classes(task)
             feats = [db.features(source, c) for c in classes]
         return DatasetFeatures(f'{Path(db_path).name}:{task}', feats, list(classes))
-    source = image_source(dataset)
+    from d2a.datasets import open_source
     from d2a.features import image_features
+    source = open_source(dataset)
     extractor = _load_extractor(models)
     images = source.load(image_size=models.feature_extractor.get('image_size'))
     feats = image_features(extractor, images.images, device=device, progress=progress)

@@ -1,5 +1,5 @@
 r"""Raw image sources, task sampling and importers for the meta-database (``d2a.datasets``)."""
-from d2a.datasets.source import (ImageSet, ImageSource, list_sources, parse_source,
+from d2a.datasets.source import (ImageSet, ImageSource, list_sources, open_source, parse_source,
                                  register_source, source_from_spec)
 from d2a.datasets.folder import ImageFolder
 from d2a.datasets.npz import NpzSource
@@ -9,6 +9,7 @@ from d2a.datasets.glyphs import SCRIPTS, GlyphSource, script_fonts
 from d2a.datasets.tasks import Task, sample_tasks, whole_source_task
 
 __all__ = [
+    'open_source',
     'ImageSet', 'ImageSource', 'list_sources', 'parse_source', 'register_source',
     'source_from_spec', 'ImageFolder', 'NpzSource', 'DigitsSource', 'TorchvisionSource',
     'SCRIPTS', 'GlyphSource', 'script_fonts', 'Task', 'sample_tasks', 'whole_source_task',

@@ -124,6 +124,32 @@ def parse_source(text: str) -> ImageSource:
     return source_from_spec(spec)
 
 
+def open_source(dataset: Any) -> ImageSource:
+    r"""The :class:`~d2a.datasets.ImageSource` of an image folder, an ``.npz`` file, a
+    source spec such as ``'digits'`` or ``'glyphs:greek_lower'`` (see
+    :func:`~d2a.datasets.parse_source`), or a source given as is."""
+    from pathlib import Path
+
+    # Imported here: both modules build on this one.
+    from d2a.datasets.folder import ImageFolder
+    from d2a.datasets.npz import NpzSource
+    if isinstance(dataset, ImageSource):
+        return dataset
+    path = Path(dataset)
+    if path.is_dir():
+        return ImageFolder(str(path))
+    if path.is_file() and path.suffix == '.npz':
+        return NpzSource(str(path))
+    if path.exists():
+        raise ValueError(f'dataset {path} must be an image folder (one sub-folder per class) '
+                         'or an .npz file with images and labels arrays')
+    text = str(dataset)
+    if text.partition(':')[0] in list_sources():
+        return parse_source(text)
+    raise FileNotFoundError(f'dataset {path} does not exist (give an image folder, an .npz '
+                            f"file or a source spec: {', '.join(list_sources())})")
+
+
 def _parse_value(value: str) -> Any:
     if value.lower() in ('true', 'false'):
         return value.lower() == 'true'
