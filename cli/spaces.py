@@ -26,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
         example = space.sample(1, random.Random(0))[0]
         print(f'{space.name}  ({space.__class__.__name__})')
         print(f'  architectures : {size}')
+        if hasattr(space, 'num_networks'):  # strings that differ only in skipped layers
+            print(f'  networks      : {space.num_networks:,}')
         print(f'  max nodes     : {space.max_nodes}')
         print(f'  node types    : {space.num_node_types} '
               f"({', '.join(space.node_types[:8])}{', ...' if space.num_node_types > 8 else ''})")
