@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch is installed first and pinned: resolving a bare torch requirement pulls a CUDA build.
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup run test clean
+.PHONY: setup run test embedded clean
 
 $(BIN)/d2a: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest tests
+
+# Rebuilds the embedded mini meta-database and checkpoints (docs/embedded.md); resumable.
+embedded: setup
+	scripts/build_embedded.sh --workdir embedded-build --jobs 2
 
 clean:
 	rm -rf $(VENV) build *.egg-info

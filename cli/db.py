@@ -146,7 +146,7 @@ def _add_label(dsub: argparse._SubParsersAction) -> None:
     p.add_argument('--no-merge', action='store_true',
                    help='keep the results in the shard file even with one shard')
     p.add_argument('--device', default=None, help='torch device (default: CUDA when available, else CPU)')
-    p.add_argument('--recipe', default='reduced', choices=('reduced', 'nb201', 'custom'),
+    p.add_argument('--recipe', default='reduced', choices=('reduced', 'mini', 'nb201', 'custom'),
                    help='preset training recipe, adjusted by the flags below')
     p.add_argument('--recipe-name', default=None, help='name of the recipe (prefix of its id)')
     p.add_argument('--channels', type=int, default=None, help='C: channels of the first stage (default: the preset\'s)')
@@ -181,7 +181,8 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
     import dataclasses
 
     from d2a.nets.training import Recipe
-    base = {'reduced': Recipe.reduced, 'nb201': Recipe.nb201, 'custom': Recipe}[args.recipe]()
+    base = {'reduced': Recipe.reduced, 'mini': Recipe.mini, 'nb201': Recipe.nb201,
+            'custom': Recipe}[args.recipe]()
     changes = {'name': args.recipe_name, 'C': args.channels, 'N': args.cells,
                'epochs': args.epochs, 'batch_size': args.batch_size, 'lr': args.lr,
                'weight_decay': args.weight_decay, 'image_size': args.train_image_size,

@@ -1,0 +1,537 @@
+r"""The embedded default: d2a's own mini meta-database and checkpoints, built end to end.
+
+``python -m d2a.embedded`` (or ``scripts/build_embedded.sh``) runs the whole build in a work
+folder, one resumable stage after the other (``docs/embedded.md``):
+
+1. ``extractor`` -- render the sources and pre-train the small CNN on the **meta-training
+   sources only**;
+2. ``database`` -- features of every source, meta-training tasks (class subsets of the
+   meta-training sources) and held-out meta-test tasks (from sources never seen in
+   meta-training); the split is written into the database's root attribute ``source_split``;
+3. ``label`` -- real training of NB201 cells with the scale's recipe, dealt to ``jobs``
+   processes: random cells and a fixed set of *anchor* cells (the same on every
+   meta-training task, for the best-on-average transfer baseline) on meta-training tasks,
+   random cells on held-out tasks;
+4. ``merge`` -- the label shards into the database;
+5. ``train`` -- the predictor and the generator (in parallel when ``jobs >= 2``);
+6. ``install`` -- the database, ``generator.pt``, ``predictor.pt`` and ``extractor.pt`` into
+   the package (``d2a/data/``, ``d2a/checkpoints/``), or another folder.
+
+Every stage records its wall time and CPU time (this process and its children) in
+``<workdir>/state.json``; a rerun skips finished stages, and an interrupted stage continues
+where it stopped: labelling shards are rewritten after every cell (see
+:mod:`d2a.labeling`), leftover shards are merged before new work is dealt, and training
+resumes from its last epoch.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from d2a.atomic import atomic_path, atomic_write
+from d2a.nets.training import Recipe
+
+#: Where the installed database and checkpoints live inside the package.
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: The shipped mini meta-database.
+DEFAULT_DATABASE = PACKAGE_DIR / 'data' / 'mini_nb201.h5'
+DB_NAME = 'mini_nb201.h5'
+STAGES = ('extractor', 'database', 'label', 'merge', 'train', 'install')
+CHECKPOINT_FILES = ('generator.pt', 'predictor.pt', 'extractor.pt')
+#: Root attribute of the database holding the source split (JSON).
+SPLIT_ATTR = 'source_split'
+
+
+@dataclass(frozen=True)
+class Scale:
+    r"""The sizes of one build of the embedded database.
+
+    Args:
+        name (str): ``'full'`` (the shipped build) or ``'tiny'`` (a test of the pipeline).
+        image_size (int): side of the rendered images, of the features and of training.
+        images_per_class (int): images per class (glyphs rendered, others cut to it).
+        rotation (float), noise (float): glyph rendering difficulty.
+        meta_train (tuple of str): glyph scripts of the meta-training sources.
+        tasks_per_source (int): meta-training tasks drawn per meta-training source.
+        classes_per_task (tuple): inclusive range of classes of a meta-training task.
+        held_out (tuple): ``(source spec, tasks)`` of the held-out sources; ``tasks == 0``
+            makes one task of the whole source, else that many class subsets of
+            ``held_out_classes``.
+        held_out_classes (tuple): inclusive range of classes of a sampled held-out task.
+        archs_per_task (int): random cells labelled per meta-training task.
+        anchors (int): cells labelled on every meta-training task.
+        held_out_archs (int): random cells labelled per held-out task.
+        recipe (Recipe): how every cell is trained.
+        test_fraction (float): held-out images of each class for the cell's test accuracy.
+        extractor_channels (int): feature size of the small CNN.
+        pretrain_epochs (int): its pre-training epochs.
+        train (dict): :class:`~d2a.training.trainer.TrainConfig` options of the predictor
+            and the generator.
+        model_args (dict): ``{'predictor': {...}, 'generator': {...}}`` model size overrides
+            (default: MetaD2A's sizes).
+        seed (int): seed of tasks, samples and training.
+    """
+    name: str
+    image_size: int
+    images_per_class: int
+    rotation: float
+    noise: float
+    meta_train: Tuple[str, ...]
+    tasks_per_source: int
+    classes_per_task: Tuple[int, int]
+    held_out: Tuple[Tuple[str, int], ...]
+    held_out_classes: Tuple[int, int]
+    archs_per_task: int
+    anchors: int
+    held_out_archs: int
+    recipe: Recipe
+    test_fraction: float = 0.25
+    extractor_channels: int = 64
+    pretrain_epochs: int = 10
+    train: Dict[str, Any] = field(default_factory=dict)
+    model_args: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    seed: int = 0
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out['recipe'] = self.recipe.to_dict()
+        return json.loads(json.dumps(out))  # tuples -> lists, as read back from JSON
+
+    def sources(self) -> Tuple[List[Any], List[Any]]:
+        r"""``(meta_train, held_out)`` :class:`~d2a.datasets.ImageSource` lists."""
+        from d2a.datasets import GlyphSource, parse_source
+        train = [GlyphSource(s, images_per_class=self.images_per_class,
+                             image_size=self.image_size, rotation=self.rotation,
+                             noise=self.noise, seed=self.seed) for s in self.meta_train]
+        held = []
+        for spec, _ in self.held_out:
+            src = parse_source(spec)
+            if src.kind == 'glyphs':
+                src = GlyphSource(src.script, images_per_class=self.images_per_class,
+                                  image_size=self.image_size, rotation=self.rotation,
+                                  noise=self.noise, seed=self.seed,
+                                  max_classes=src.max_classes)
+            held.append(src)
+        return train, held
+
+
+SCALES: Dict[str, Scale] = {
+    'full': Scale(
+        name='full', image_size=12, images_per_class=64, rotation=10.0, noise=0.05,
+        meta_train=('latin_upper', 'latin_lower', 'greek_upper', 'greek_lower',
+                    'cyrillic_upper', 'cyrillic_lower', 'armenian_upper', 'armenian_lower',
+                    'math'),
+        tasks_per_source=5, classes_per_task=(10, 20),
+        held_out=(('digits', 0), ('glyphs:digits', 0), ('glyphs:arrows', 0),
+                  ('glyphs:hebrew', 2), ('glyphs:georgian', 2)),
+        held_out_classes=(12, 16),
+        archs_per_task=40, anchors=16, held_out_archs=200,
+        recipe=Recipe.mini(), extractor_channels=64, pretrain_epochs=15,
+        train={'epochs': 150, 'batch_size': 32, 'lr': 1e-3, 'lr_patience': 15,
+               'top_k': 5, 'val_fraction': 0.1}),
+    'tiny': Scale(
+        name='tiny', image_size=8, images_per_class=8, rotation=10.0, noise=0.05,
+        meta_train=('greek_lower', 'latin_upper'),
+        tasks_per_source=2, classes_per_task=(3, 4),
+        held_out=(('digits', 0), ('glyphs:arrows,max_classes=4', 0)),
+        held_out_classes=(3, 3),
+        archs_per_task=3, anchors=2, held_out_archs=4,
+        recipe=Recipe(name='tiny', C=2, N=1, epochs=1, batch_size=16),
+        extractor_channels=8, pretrain_epochs=1,
+        train={'epochs': 1, 'batch_size': 4, 'max_steps': 2, 'top_k': 2, 'val_fraction': 0.25,
+               'val_samples': 2, 'val_resamples': 1, 'num_sample': 3},
+        model_args={'predictor': {'hidden_channels': 8, 'graph_hidden_channels': 8,
+                                  'out_channels': 8, 'mlp_channels': 8, 'num_heads': 2},
+                    'generator': {'hidden_channels': 8, 'latent_channels': 8,
+                                  'num_heads': 2}}),
+}
+
+
+# ----------------------------------------------------------------------------- helpers
+def _cpu_seconds() -> float:
+    r"""CPU seconds (user + system) of this process and its finished children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+class CellSubset:
+    r"""The NB201 space restricted to a fixed list of cells: labelling with it trains
+    exactly these cells on every task (the anchors of the transfer baseline)."""
+
+    def __init__(self, archs: Sequence[str]) -> None:
+        from d2a.graphs import get_space
+        self.base = get_space('nb201')
+        self.archs = list(archs)
+        if len({self.base.canonical_key(a) for a in self.archs}) != len(self.archs):
+            raise ValueError('anchor cells must differ up to isomorphism')
+        self.name = self.base.name
+
+    def canonical_key(self, arch: str) -> str:
+        return self.base.canonical_key(arch)
+
+    def sample(self, num: int, rng: Optional[random.Random] = None) -> List[str]:
+        rng = rng or random.Random()
+        return [rng.choice(self.archs) for _ in range(num)]
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}({len(self.archs)} cells)'
+
+
+def anchor_cells(scale: Scale) -> List[str]:
+    r"""The cells labelled on every meta-training task: stratified by parameter count, so
+    that small and large cells are all represented."""
+    from d2a.graphs import get_space
+    from d2a.labeling import sample_architectures
+    proxy = {'C': scale.recipe.C, 'N': scale.recipe.N, 'in_channels': 1,
+             'num_classes': scale.classes_per_task[1]}
+    return sample_architectures(get_space('nb201'), 'anchors', scale.anchors, scale.seed,
+                                'stratified', proxy)
+
+
+def read_split(db: Any) -> Dict[str, Any]:
+    r"""The source split written into a database by the build (``{}`` if none)."""
+    text = db.attrs.get(SPLIT_ATTR)
+    return json.loads(text) if text else {}
+
+
+# ----------------------------------------------------------------------------- the build
+class Build:
+    r"""One build of the embedded database in ``workdir`` (see the module docstring).
+
+    Args:
+        workdir (str or Path): the folder holding the state, the database, the shards, the
+            logs and the training runs.
+        scale (str): a key of :data:`SCALES`; a folder keeps the scale it was started with.
+        jobs (int): processes for labelling (and training).
+        device (str, optional): torch device of labelling and training (default: CUDA when
+            available, else CPU).
+        install_dir (str or Path, optional): where ``install`` copies to: ``data/`` and
+            ``checkpoints/`` below it (default: the package, refused for any scale but
+            ``'full'``).
+        install (bool): run the ``install`` stage.
+        progress (bool): progress bars.
+    """
+
+    def __init__(self, workdir: Union[str, Path], scale: str = 'full', jobs: int = 2,
+                 device: Optional[str] = None,
+                 install_dir: Optional[Union[str, Path]] = None, install: bool = True,
+                 progress: bool = False) -> None:
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+        if jobs < 1:
+            raise ValueError(f'jobs must be >= 1, got {jobs}')
+        self.workdir = Path(workdir)
+        self.scale = SCALES[scale]
+        self.jobs = int(jobs)
+        self.device = device
+        self.install = install
+        self.install_dir = Path(install_dir) if install_dir is not None else PACKAGE_DIR
+        if install and self.install_dir.resolve() == PACKAGE_DIR and scale != 'full':
+            raise ValueError(f"only the 'full' scale may be installed into the package "
+                             f'({PACKAGE_DIR}); pass another install_dir for {scale!r}')
+        self.progress = progress
+        self.db_path = self.workdir / DB_NAME
+        self.run_dir = self.workdir / 'run'
+        self.state_path = self.workdir / 'state.json'
+
+    # -------------------------------------------------------------------- state
+    def load_state(self) -> Dict[str, Any]:
+        if not self.state_path.exists():
+            return {'scale': self.scale.to_dict(), 'stages': {}}
+        try:
+            state = json.loads(self.state_path.read_text())
+        except ValueError as e:
+            raise ValueError(f'{self.state_path}: not a JSON build state ({e})') from None
+        if state.get('scale') != self.scale.to_dict():
+            raise ValueError(f"{self.state_path}: the folder holds a build of scale "
+                             f"{state.get('scale', {}).get('name')!r} with other settings; use "
+                             f'another --workdir for scale {self.scale.name!r}')
+        return state
+
+    def save_state(self, state: Dict[str, Any]) -> None:
+        with atomic_write(self.state_path) as f:
+            f.write(json.dumps(state, indent=1) + '\n')
+
+    # -------------------------------------------------------------------- stages
+    def run(self, stages: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+        r"""Runs the stages not finished yet (``stages`` limits them); returns the state."""
+        unknown = sorted(set(stages or ()) - set(STAGES))
+        if unknown:
+            raise ValueError(f"unknown stage {unknown[0]!r} (stages: {', '.join(STAGES)})")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        state = self.load_state()
+        todo = [s for s in STAGES if (stages is None or s in stages)
+                and (s != 'install' or self.install)]
+        for stage in todo:
+            info = state['stages'].setdefault(stage, {'done': False, 'cpu_s': 0.0, 'wall_s': 0.0})
+            if info['done'] and stage != 'install':
+                continue
+            print(f'[embedded] {stage} ...', flush=True)
+            cpu, wall = _cpu_seconds(), time.perf_counter()
+            try:
+                getattr(self, f'stage_{stage}')()
+            finally:
+                info['cpu_s'] += _cpu_seconds() - cpu
+                info['wall_s'] += time.perf_counter() - wall
+                self.save_state(state)
+            info['done'] = True
+            self.save_state(state)
+        print(format_cpu_table(state), flush=True)
+        return state
+
+    def _render(self) -> Tuple[List[Any], List[Any]]:
+        from d2a.db.build import load_source
+        train, held = self.scale.sources()
+        return ([load_source(s, self.scale.image_size) for s in train],
+                [load_source(s, self.scale.image_size) for s in held])
+
+    def stage_extractor(self) -> None:
+        from d2a.db.build import make_extractor
+        from d2a.features import save_extractor
+        train, _ = self._render()
+        ex = make_extractor('small_cnn', train, {'in_channels': 1,
+                                                 'out_channels': self.scale.extractor_channels},
+                            pretrain_epochs=self.scale.pretrain_epochs, seed=self.scale.seed,
+                            device=self.device, progress=self.progress)
+        save_extractor(ex, self.workdir / 'extractor.pt')
+
+    def stage_database(self) -> None:
+        from d2a.datasets.tasks import sample_tasks, whole_source_task
+        from d2a.db import MetaDatabase
+        from d2a.db.build import add_source_features
+        from d2a.features import extractor_to_bytes, load_extractor_file
+        s = self.scale
+        ex = load_extractor_file(self.workdir / 'extractor.pt')
+        train, held = self._render()
+        tasks = []
+        for src in train:
+            tasks += sample_tasks(src.name, src.images.classes, s.tasks_per_source,
+                                  s.classes_per_task, s.seed)
+        for src, (_, n) in zip(held, s.held_out):
+            if n == 0:
+                tasks.append(whole_source_task(src.name, src.images.classes, 'meta-test'))
+            else:
+                tasks += [dataclasses.replace(t, split='meta-test') for t in
+                          sample_tasks(src.name, src.images.classes, n, s.held_out_classes,
+                                       s.seed)]
+        split = {'meta-train': [x.name for x in train], 'meta-test': [x.name for x in held],
+                 'extractor_trained_on': [x.name for x in train], 'scale': s.name,
+                 'recipe': self.label_recipe()[0], 'anchors': anchor_cells(s)}
+        with MetaDatabase.create(self.db_path, ex.name, ex.out_channels, ex.config(),
+                                 s.image_size, overwrite=True) as db:
+            db.set_feature_extractor(ex.name, ex.out_channels, ex.config(),
+                                     extractor_to_bytes(ex))
+            for src in train + held:
+                add_source_features(db, src, ex, device=self.device, progress=self.progress)
+            db.add_tasks(tasks)
+            db.h5.attrs[SPLIT_ATTR] = json.dumps(split)
+
+    def label_recipe(self) -> Tuple[str, Dict[str, Any]]:
+        from d2a.labeling import label_recipe
+        return label_recipe(self.scale.recipe, self.scale.test_fraction,
+                            self.scale.images_per_class)
+
+    def label_jobs(self) -> List[Dict[str, Any]]:
+        r"""The labelling calls every shard makes, in order (meta-training first)."""
+        s = self.scale
+        return [{'space': 'nb201', 'split': 'meta-train', 'archs_per_task': s.archs_per_task},
+                {'space': 'anchors', 'split': 'meta-train', 'archs_per_task': s.anchors},
+                {'space': 'nb201', 'split': 'meta-test', 'archs_per_task': s.held_out_archs}]
+
+    def label_shard(self, shard: Tuple[int, int]) -> None:
+        r"""Labels shard ``shard = (i, N)`` of every labelling call (a worker's job)."""
+        from d2a.labeling import label, shard_path
+        for job in self.label_jobs():
+            space = CellSubset(anchor_cells(self.scale)) if job['space'] == 'anchors' else 'nb201'
+            label(self.db_path, space, None, job['archs_per_task'], self.scale.recipe,
+                  seed=self.scale.seed, shard=shard, device=self.device,
+                  out=shard_path(self.db_path, shard), test_fraction=self.scale.test_fraction,
+                  max_images_per_class=self.scale.images_per_class, split=job['split'],
+                  progress=self.progress)
+
+    def merge_shards(self) -> int:
+        r"""Merges every label shard file next to the database into it and deletes them;
+        returns the number of new results."""
+        from d2a.db.merge import merge
+        shards = sorted(self.workdir.glob(f'{self.db_path.stem}.label-*of*.h5'))
+        if not shards:
+            return 0
+        added = merge(self.db_path, shards)['results']
+        for p in shards:
+            p.unlink()
+        return added
+
+    def _spawn(self, worker: str) -> subprocess.Popen:
+        env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+        env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+        cmd = [sys.executable, '-m', 'd2a.embedded', '--workdir', str(self.workdir),
+               '--scale', self.scale.name, '--no-install', '--worker', worker] + \
+            (['--device', self.device] if self.device else [])
+        out = open(self._log(worker), 'a')
+        try:
+            return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        finally:
+            out.close()
+
+    def _log(self, worker: str) -> Path:
+        (self.workdir / 'logs').mkdir(exist_ok=True)
+        return self.workdir / 'logs' / (worker.replace(':', '-').replace('/', 'of') + '.log')
+
+    def run_worker(self, worker: str) -> None:
+        r"""Does one worker's job: ``'label:I/N'`` (a labelling shard) or ``'train:KIND'``."""
+        kind, _, what = worker.partition(':')
+        if kind == 'label':
+            try:
+                i, n = (int(v) for v in what.split('/'))
+            except ValueError:
+                raise ValueError(f"worker {worker!r}: expected 'label:I/N'") from None
+            self.label_shard((i, n))
+        elif kind == 'train' and what in ('predictor', 'generator'):
+            self.train_kind(what)
+        else:
+            raise ValueError(f"unknown worker {worker!r} (label:I/N or train:predictor|generator)")
+
+    def _parallel(self, workers: Sequence[str]) -> None:
+        r"""Runs the first worker in this process (one thread) and the others as child
+        processes at the same time."""
+        import torch
+        procs = [(self._spawn(w), w) for w in workers[1:]]
+        threads = torch.get_num_threads()
+        try:
+            torch.set_num_threads(1)
+            if workers:
+                self.run_worker(workers[0])
+            failed = [w for p, w in procs if p.wait() != 0]
+        except BaseException:
+            for p, _ in procs:  # interrupted: stop the workers we started
+                p.terminate()
+            for p, _ in procs:
+                p.wait()
+            raise
+        finally:
+            torch.set_num_threads(threads)
+        if failed:
+            raise RuntimeError('worker(s) failed; see '
+                               + ', '.join(str(self._log(w)) for w in failed))
+
+    def stage_label(self) -> None:
+        # Shards of an interrupted run (possibly with another number of jobs) first.
+        self.merge_shards()
+        self._parallel([f'label:{i}/{self.jobs}' for i in range(self.jobs)])
+
+    def stage_merge(self) -> None:
+        self.merge_shards()
+        from d2a.db import MetaDatabase
+        with MetaDatabase.open(self.db_path) as db:
+            info = db.info()
+        print(f"[embedded] {info['num_results']:,} results, "
+              f"{info['num_tasks']['meta-train']} meta-train and "
+              f"{info['num_tasks']['meta-test']} meta-test tasks", flush=True)
+
+    def train_config(self, kind: str) -> Any:
+        from d2a.training.trainer import TrainConfig
+        return TrainConfig(kind=kind, db=str(self.db_path.resolve()),
+                           out=str(self.run_dir.resolve()), recipe=self.label_recipe()[0],
+                           device=self.device or 'auto', progress=self.progress,
+                           seed=self.scale.seed,
+                           model_args=dict(self.scale.model_args.get(kind, {})),
+                           **self.scale.train)
+
+    def train_kind(self, kind: str) -> None:
+        r"""Trains (or resumes) the predictor or the generator (a worker's job)."""
+        from d2a.checkpoint import last_path
+        from d2a.training.trainer import train
+        resume = last_path(self.run_dir, kind).exists()
+        train(self.train_config(kind), resume=resume, overwrite=not resume)
+
+    def stage_train(self) -> None:
+        workers = ['train:predictor', 'train:generator']
+        if self.jobs >= 2:
+            self._parallel(workers)
+        else:
+            for w in workers:
+                self.run_worker(w)
+
+    def stage_install(self) -> None:
+        copies = [(self.db_path, self.install_dir / 'data' / DB_NAME)]
+        copies += [(self.run_dir / f, self.install_dir / 'checkpoints' / f)
+                   for f in CHECKPOINT_FILES]
+        for src, _ in copies:
+            if not src.is_file():
+                raise FileNotFoundError(f'{src} is missing: the build has not finished')
+        total = 0
+        for src, dst in copies:
+            with atomic_path(dst) as tmp:
+                shutil.copyfile(src, tmp)
+            total += dst.stat().st_size
+            print(f'[embedded] installed {dst} ({dst.stat().st_size / 2 ** 20:.2f} MiB)')
+        print(f'[embedded] installed {total / 2 ** 20:.2f} MiB in all', flush=True)
+
+
+def format_cpu_table(state: Dict[str, Any]) -> str:
+    r"""The per-stage CPU hours and wall time of a build state."""
+    lines = [f"{'stage':<10} {'CPU h':>8} {'wall h':>8}  done"]
+    cpu = wall = 0.0
+    for stage in STAGES:
+        info = state['stages'].get(stage)
+        if info is None:
+            continue
+        cpu += info['cpu_s']
+        wall += info['wall_s']
+        lines.append(f"{stage:<10} {info['cpu_s'] / 3600:>8.3f} {info['wall_s'] / 3600:>8.3f}  "
+                     f"{'yes' if info['done'] else 'no'}")
+    lines.append(f"{'total':<10} {cpu / 3600:>8.3f} {wall / 3600:>8.3f}")
+    return '\n'.join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog='python -m d2a.embedded',
+        description='Build the embedded mini meta-database and checkpoints (docs/embedded.md). '
+                    'Rerun the same command after an interruption to continue.')
+    p.add_argument('--workdir', default='embedded-build', help='folder of the build')
+    p.add_argument('--scale', default='full', choices=sorted(SCALES),
+                   help='full: the shipped build; tiny: a quick test of the pipeline')
+    p.add_argument('--jobs', type=int, default=2, help='processes for labelling and training')
+    p.add_argument('--device', default=None,
+                   help='torch device (default: CUDA when available, else CPU)')
+    p.add_argument('--install-dir', default=None,
+                   help='copy the results there (default: the package, full scale only)')
+    p.add_argument('--no-install', action='store_true', help='skip the install stage')
+    p.add_argument('--stages', nargs='+', default=None, choices=STAGES,
+                   help='run only these stages (default: every unfinished one)')
+    p.add_argument('--worker', default=None, help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        build = Build(args.workdir, args.scale, args.jobs, args.device, args.install_dir,
+                      not args.no_install, progress=sys.stderr.isatty())
+        if args.worker:
+            import torch
+            torch.set_num_threads(1)
+            build.run_worker(args.worker)
+            return 0
+        build.run(args.stages)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
