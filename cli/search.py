@@ -23,8 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument('--num-candidates', type=int, default=500,
                    help='unique valid candidates to generate and score (default: 500)')
     p.add_argument('--top-k', type=int, default=5, help='candidates to show (default: 5)')
-    p.add_argument('--batch-size', type=int, default=100,
-                   help='graphs generated per batch (default: 100)')
+    p.add_argument('--batch-size', type=int, default=None,
+                   help='graphs generated per batch (default: --num-candidates clipped to '
+                        '100..1000)')
     p.add_argument('--num-resamples', type=int, default=5,
                    help='dataset draws the predicted accuracy is averaged over (default: 5)')
     p.add_argument('--patience', type=int, default=20,

@@ -455,7 +455,7 @@ def dataset_features(dataset: DatasetInput, models: LoadedModels,
 
 # ----------------------------------------------------------------------------- search
 def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = None,
-           num_candidates: int = 500, top_k: int = 5, batch_size: int = 100,
+           num_candidates: int = 500, top_k: int = 5, batch_size: Optional[int] = None,
            num_resamples: int = 5, max_params: Optional[float] = None,
            max_flops: Optional[float] = None, max_latency: Optional[float] = None,
            latency_table: Optional[Union[str, Path]] = None,
@@ -473,7 +473,9 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
         num_candidates (int): unique valid candidates to generate and score (MetaD2A: 500
             for CIFAR, 50 for others).
         top_k (int): candidates returned.
-        batch_size (int): graphs generated per batch.
+        batch_size (int, optional): graphs generated per batch (default:
+            ``num_candidates`` clipped to 100..1000; larger batches amortise the dataset
+            encoding and the decoder's per-step overhead).
         num_resamples (int): dataset draws the predictor's scores are averaged over.
         max_params (float, optional), max_flops (float, optional): limits of the NB201
             network (C=16, N=5) of a candidate, as counts.
@@ -537,6 +539,8 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
         timing['generation'] += time.perf_counter() - t
         return archs
 
+    if batch_size is None:
+        batch_size = min(max(num_candidates, 100), 1000)
     archs, stats = collect_candidates(sample, space, num_candidates, constraints, batch_size,
                                       patience, progress)
     message = None

@@ -1,0 +1,296 @@
+r"""Search quality on the held-out tasks of a meta-database: how good is the top-1 architecture
+each method picks, and how many architectures did it have to train on the task to pick it?
+
+Methods (``docs/embedded.md``):
+
+- ``d2a``: generate ``--num-candidates`` cells and rank them with the predictor
+  (:func:`d2a.search.search`; no training on the task);
+- ``predictor-all``: the predictor alone ranking all 15,625 NB201 cells;
+- ``transfer``: the best-on-average cell of the meta-training tasks (the highest mean
+  accuracy among the cells labelled on at least half of them -- the build's anchor cells);
+- ``naswot``: the NASWOT zero-cost score (:func:`d2a.zero_cost.naswot_nb201`, on a
+  minibatch of the task's training images and the recipe's untrained network), top-1 among
+  ``--num-candidates`` uniformly drawn cells;
+- ``random``: one labelled cell drawn at random (expected percentile 50);
+- ``random-best-of-K``: the best of ``--random-k`` labelled cells drawn at random (``K``
+  trainings on the task).
+
+For every pick the *true* accuracy is the task's labelled accuracy of the cell (up to
+isomorphism) or, when the cell is not labelled, the accuracy of training it with the task's
+recipe and seed through :func:`d2a.nets.training.train_and_evaluate`; trained results are
+cached in ``<json>.trained.json`` (or ``--cache``) so that a rerun trains nothing twice. The
+percentile is the share of the task's labelled cells below the pick (ties count half).
+Mean ± std are over (held-out task, seed) pairs. Example::
+
+    .venv/bin/python bench/search_quality.py --seeds 0 1 2 \
+        --json bench/results/search_quality.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402  (sets the OpenMP policy before torch is used)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+METHODS = ('d2a', 'predictor-all', 'transfer', 'naswot', 'random', 'random-best-of-K')
+
+
+def percentile(acc: float, labelled: np.ndarray) -> float:
+    r"""Share (percent) of ``labelled`` accuracies below ``acc``, ties counting half."""
+    labelled = np.asarray(labelled, dtype=np.float64)
+    if labelled.size == 0:
+        raise ValueError('percentile needs at least one labelled accuracy')
+    below = float((labelled < acc).sum()) + 0.5 * float((labelled == acc).sum())
+    return 100.0 * below / labelled.size
+
+
+def transfer_cell(db: Any, recipe_id: str) -> Tuple[str, float, int]:
+    r"""``(cell, mean accuracy, tasks)``: the best-on-average cell of the meta-training tasks
+    among the cells labelled on at least half of them (or on the most tasks, if none is)."""
+    names = {t.name for t in db.tasks('meta-train')}
+    if not names:
+        raise ValueError(f'{db.path}: no meta-training task')
+    per_arch: Dict[str, Dict[str, List[float]]] = {}
+    r = db.results(recipe=recipe_id)
+    for task, arch, acc in zip(r.task, r.arch, r.accuracy):
+        if str(task) in names:
+            per_arch.setdefault(str(arch), {}).setdefault(str(task), []).append(float(acc))
+    if not per_arch:
+        raise ValueError(f'{db.path}: no meta-training result of recipe {recipe_id!r}')
+    counts = {a: len(t) for a, t in per_arch.items()}
+    need = min(max(1, (len(names) + 1) // 2), max(counts.values()))
+    means = {a: float(np.mean([np.mean(v) for v in t.values()]))
+             for a, t in per_arch.items() if counts[a] >= need}
+    best = max(sorted(means), key=lambda a: means[a])
+    return best, means[best], counts[best]
+
+
+class TrueAccuracy:
+    r"""The true accuracy of a cell on a held-out task: labelled, else trained (cached)."""
+
+    def __init__(self, db: Any, recipe: Any, recipe_id: str, data: Dict[str, Any],
+                 seed: int, cache_path: Optional[Path], device: str = 'cpu') -> None:
+        from d2a.graphs import get_space
+        from d2a.labeling import TaskImages
+        self.db, self.recipe, self.recipe_id, self.seed = db, recipe, recipe_id, seed
+        self.space = get_space('nb201')
+        self.images = TaskImages(db, data.get('test_fraction', 0.25),
+                                 data.get('max_images_per_class'))
+        self.cache_path = cache_path
+        self.cache: Dict[str, float] = {}
+        if cache_path is not None and cache_path.exists():
+            self.cache = json.loads(cache_path.read_text())
+        self.device = device
+        self.labelled: Dict[str, Tuple[Dict[str, float], np.ndarray, List[str]]] = {}
+        self.trained = 0
+
+    def task(self, name: str) -> Tuple[Dict[str, float], np.ndarray, List[str]]:
+        r"""``(canonical key -> accuracy, accuracies, cells)`` labelled on a task."""
+        if name not in self.labelled:
+            archs, acc = self.db.task_results(name, recipe=self.recipe_id)
+            if not archs:
+                raise ValueError(f'{self.db.path}: held-out task {name!r} has no labelled cell '
+                                 f'of recipe {self.recipe_id!r}')
+            keyed = {self.space.canonical_key(a): float(v) for a, v in zip(archs, acc)}
+            self.labelled[name] = (keyed, np.asarray(acc, dtype=np.float64), list(archs))
+        return self.labelled[name]
+
+    def __call__(self, task_name: str, arch: str) -> Tuple[float, bool]:
+        r"""``(accuracy, labelled)`` of ``arch`` on a task."""
+        keyed, _, _ = self.task(task_name)
+        key = self.space.canonical_key(arch)
+        if key in keyed:
+            return keyed[key], True
+        cache_key = f'{task_name}|{key}|{self.recipe_id}|{self.seed}'
+        if cache_key not in self.cache:
+            from d2a.nets.training import train_and_evaluate
+            task = self.db.task(task_name)
+            train_x, train_y, test_x, test_y = self.images.split(task)
+            res = train_and_evaluate(arch, train_x, train_y, test_x, test_y, self.recipe,
+                                     device=self.device,
+                                     num_classes=len(self.db.task_classes(task)[1]))
+            self.cache[cache_key] = float(res.accuracy)
+            self.trained += 1
+            if self.cache_path is not None:
+                _common.write_json(str(self.cache_path), self.cache)
+        return self.cache[cache_key], False
+
+
+def naswot_pick(task_name: str, truth: TrueAccuracy, num: int, seed: int,
+                batch_size: int) -> str:
+    r"""The best NASWOT-scored cell among ``num`` distinct cells drawn uniformly."""
+    from d2a.labeling import sample_architectures
+    from d2a.zero_cost import naswot_nb201
+    task = truth.db.task(task_name)
+    train_x, _, _, _ = truth.images.split(task)
+    gen = torch.Generator().manual_seed(seed)
+    x = train_x[torch.randperm(train_x.size(0), generator=gen)[:batch_size]]
+    archs = sample_architectures(truth.space, f'naswot-{task_name}', num, seed)
+    n_cls = len(truth.db.task_classes(task)[1])
+    scores = [naswot_nb201(a, x, truth.recipe.C, truth.recipe.N, n_cls, seed, truth.device)
+              for a in archs]
+    return archs[int(np.argmax(scores))]
+
+
+def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    from d2a.db import MetaDatabase
+    from d2a.embedded import read_split
+    from d2a.graphs import get_space
+    from d2a.nets.training import Recipe
+    from d2a.search import dataset_features, load_models, rank_candidates, search
+
+    db_path = Path(args.db)
+    if not db_path.is_file():
+        raise FileNotFoundError(f'meta-database {db_path} does not exist (build it with '
+                                'python -m d2a.embedded, see docs/embedded.md)')
+    db = MetaDatabase.open(db_path)
+    split = read_split(db)
+    recipes = db.recipes()
+    recipe_id = args.recipe or split.get('recipe') or (next(iter(recipes)) if len(recipes) == 1
+                                                       else None)
+    if recipe_id not in recipes:
+        raise ValueError(f'{db_path}: pick a recipe with --recipe (recipes: '
+                         f"{', '.join(recipes) or 'none'})")
+    fields = recipes[recipe_id]
+    label_seed = int(args.label_seed)
+    recipe = Recipe.from_dict({**fields['recipe'], 'seed': label_seed})
+    cache = Path(args.cache) if args.cache else (
+        Path(args.json).with_suffix('.trained.json') if args.json else None)
+    truth = TrueAccuracy(db, recipe, recipe_id, fields.get('data', {}), label_seed, cache,
+                         args.device)
+    tasks = [t.name for t in db.tasks('meta-test')]
+    if not tasks:
+        raise ValueError(f'{db_path}: no held-out (meta-test) task')
+    best_transfer, transfer_mean, transfer_tasks = transfer_cell(db, recipe_id)
+    space = get_space('nb201')
+    all_cells = list(space.enumerate())
+    if args.max_cells:
+        all_cells = all_cells[:args.max_cells]
+    models = load_models(args.checkpoint, args.device)
+
+    rows: List[Dict[str, Any]] = []
+    pbar = tqdm(total=len(tasks) * len(args.seeds), desc='search quality',
+                disable=not sys.stderr.isatty())
+    for seed in args.seeds:
+        for name in tasks:
+            _, labelled, labelled_archs = truth.task(name)
+            picks: Dict[str, Tuple[str, int, int]] = {}   # method -> (cell, trained, scored)
+            t0 = time.perf_counter()
+            res = search((str(db_path), name), args.checkpoint, num_candidates=args.num_candidates,
+                         top_k=1, device=args.device, seed=seed)
+            picks['d2a'] = (res.best.arch, 0, res.num_evaluated)
+            d2a_time = time.perf_counter() - t0
+            data = dataset_features((str(db_path), name), models)
+            mean, _ = rank_candidates(models.predictor, space, all_cells, data, models.num_sample,
+                                      args.num_resamples, np.random.default_rng(seed),
+                                      args.device)
+            picks['predictor-all'] = (all_cells[int(np.argmax(mean))], 0, len(all_cells))
+            picks['transfer'] = (best_transfer, 0, 0)
+            picks['naswot'] = (naswot_pick(name, truth, res.num_evaluated, seed, args.naswot_batch),
+                               0, res.num_evaluated)
+            rng = random.Random(f'random-{name}-{seed}')
+            picks['random'] = (rng.choice(labelled_archs), 0, 0)
+            k = min(args.random_k, len(labelled_archs))
+            sample = rng.sample(labelled_archs, k)
+            picks['random-best-of-K'] = (max(sample, key=lambda a: truth(name, a)[0]), k, k)
+            for method, (arch, trained, scored) in picks.items():
+                acc, was_labelled = truth(name, arch)
+                rows.append({'task': name, 'seed': seed, 'method': method, 'arch': arch,
+                             'accuracy': acc, 'percentile': percentile(acc, labelled),
+                             'labelled': was_labelled, 'trained_on_task': trained,
+                             'scored': scored, 'task_best': float(labelled.max()),
+                             'task_mean': float(labelled.mean()),
+                             'num_labelled': int(labelled.size)})
+            rows[-len(picks)]['search_seconds'] = d2a_time
+            pbar.update(1)
+    pbar.close()
+    db.close()
+    return {'db': str(db_path), 'checkpoint': str(args.checkpoint or models.directory),
+            'recipe': recipe_id, 'split': split, 'tasks': tasks, 'seeds': list(args.seeds),
+            'num_candidates': args.num_candidates, 'random_k': args.random_k,
+            'transfer_cell': {'arch': best_transfer, 'meta_train_mean': transfer_mean,
+                              'meta_train_tasks': transfer_tasks},
+            'trained_now': truth.trained, 'summary': summarize(rows), 'rows': rows}
+
+
+def summarize(rows: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
+    r"""Per method: mean and std over (task, seed) of accuracy, percentile and the counts."""
+    out: Dict[str, Dict[str, float]] = {}
+    for method in METHODS:
+        sel = [r for r in rows if r['method'] == method]
+        if not sel:
+            continue
+        stat = {}
+        for key in ('accuracy', 'percentile', 'trained_on_task', 'scored'):
+            vals = np.asarray([r[key] for r in sel], dtype=np.float64)
+            stat[key] = float(vals.mean())
+            stat[f'{key}_std'] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
+        stat['n'] = len(sel)
+        out[method] = stat
+    return out
+
+
+def format_summary(result: Dict[str, Any], markdown: bool = False) -> str:
+    header = ['method', 'top-1 accuracy (%)', 'percentile', 'trained on task', 'cells scored']
+    rows = []
+    for method, s in result['summary'].items():
+        name = method.replace('K', str(result['random_k']))
+        rows.append([name, f"{s['accuracy']:.2f} ± {s['accuracy_std']:.2f}",
+                     f"{s['percentile']:.1f} ± {s['percentile_std']:.1f}",
+                     f"{s['trained_on_task']:g}", f"{s['scored']:,.0f}"])
+    n_tasks, n_seeds = len(result['tasks']), len(result['seeds'])
+    transfer = result['transfer_cell']
+    return (f"{n_tasks} held-out task(s) x {n_seeds} seed(s), recipe {result['recipe']}, "
+            f"mean ± std over (task, seed)\n" + _common.format_table(header, rows, markdown)
+            + f"\ntransfer cell {transfer['arch']} (mean {transfer['meta_train_mean']:.2f} % on "
+            f"{transfer['meta_train_tasks']} meta-training tasks); {result['trained_now']} "
+            'cell(s) trained in this run')
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from d2a.embedded import DEFAULT_DATABASE
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--db', default=str(DEFAULT_DATABASE), help='the meta-database')
+    p.add_argument('--checkpoint', default=None,
+                   help='folder with generator.pt and predictor.pt (default: the shipped one)')
+    p.add_argument('--recipe', default=None, help='labelling recipe id (default: the build\'s)')
+    p.add_argument('--label-seed', type=int, default=0,
+                   help='training seed of the labels (and of cells trained here)')
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='method seeds')
+    p.add_argument('--num-candidates', type=int, default=100,
+                   help='cells d2a generates; NASWOT scores as many')
+    p.add_argument('--num-resamples', type=int, default=5,
+                   help='dataset draws the predictor averages over (predictor-all)')
+    p.add_argument('--naswot-batch', type=int, default=64, help='images of the NASWOT minibatch')
+    p.add_argument('--random-k', type=int, default=10, help='K of random-best-of-K')
+    p.add_argument('--max-cells', type=int, default=None,
+                   help='rank only the first cells of the space in predictor-all (quick tests)')
+    p.add_argument('--cache', default=None,
+                   help='JSON of cells trained here (default: <json>.trained.json)')
+    p.add_argument('--threads', type=int, default=1, help='torch CPU threads')
+    p.add_argument('--device', default='cpu', help='torch device of search and training')
+    p.add_argument('--markdown', action='store_true', help='print a Markdown table')
+    p.add_argument('--json', default=None, help='write the results to this JSON file')
+    args = p.parse_args(argv)
+    _common.setup_threads(args.threads)
+    result = evaluate(args)
+    result['machine'] = _common.machine_info(args.threads)
+    print(format_summary(result, args.markdown))
+    _common.write_json(args.json, result)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
