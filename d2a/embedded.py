@@ -76,8 +76,9 @@ class Scale:
         test_fraction (float): held-out images of each class for the cell's test accuracy.
         extractor_channels (int): feature size of the small CNN.
         pretrain_epochs (int): its pre-training epochs.
-        train (dict): :class:`~d2a.training.trainer.TrainConfig` options of the predictor
-            and the generator.
+        train (dict): :class:`~d2a.training.trainer.TrainConfig` options shared by the
+            predictor and the generator; its ``'predictor'`` and ``'generator'`` entries
+            (dicts) override them per model. Changing them retrains without relabelling.
         model_args (dict): ``{'predictor': {...}, 'generator': {...}}`` model size overrides
             (default: MetaD2A's sizes).
         seed (int): seed of tasks, samples and training.
@@ -108,6 +109,13 @@ class Scale:
         out['recipe'] = self.recipe.to_dict()
         return json.loads(json.dumps(out))  # tuples -> lists, as read back from JSON
 
+    def train_options(self, kind: str) -> Dict[str, Any]:
+        r"""The :class:`~d2a.training.trainer.TrainConfig` options of ``kind``: the shared
+        entries of :attr:`train` updated by its ``'predictor'`` or ``'generator'`` entry."""
+        out = {k: v for k, v in self.train.items() if k not in ('predictor', 'generator')}
+        out.update(self.train.get(kind, {}))
+        return out
+
     def sources(self) -> Tuple[List[Any], List[Any]]:
         r"""``(meta_train, held_out)`` :class:`~d2a.datasets.ImageSource` lists."""
         from d2a.datasets import GlyphSource, parse_source
@@ -126,6 +134,9 @@ class Scale:
         return train, held
 
 
+# Scale fields that only affect the train stage.
+_TRAIN_KEYS = ('train', 'model_args')
+
 SCALES: Dict[str, Scale] = {
     'full': Scale(
         name='full', image_size=12, images_per_class=64, rotation=10.0, noise=0.05,
@@ -138,8 +149,10 @@ SCALES: Dict[str, Scale] = {
         held_out_classes=(12, 16),
         archs_per_task=40, anchors=16, held_out_archs=200,
         recipe=Recipe.mini(), extractor_channels=64, pretrain_epochs=15,
-        train={'epochs': 150, 'batch_size': 32, 'lr': 1e-3, 'lr_patience': 15,
-               'top_k': 5, 'val_fraction': 0.1}),
+        # Sized for about 15-20 minutes of one core each (they train side by side).
+        train={'batch_size': 32, 'lr': 1e-3, 'top_k': 5, 'val_fraction': 0.1,
+               'predictor': {'epochs': 60, 'lr_patience': 8},
+               'generator': {'epochs': 300, 'lr_patience': 30}}),
     'tiny': Scale(
         name='tiny', image_size=8, images_per_class=8, rotation=10.0, noise=0.05,
         meta_train=('greek_lower', 'latin_upper'),
@@ -254,10 +267,22 @@ class Build:
             state = json.loads(self.state_path.read_text())
         except ValueError as e:
             raise ValueError(f'{self.state_path}: not a JSON build state ({e})') from None
-        if state.get('scale') != self.scale.to_dict():
+        # Training settings may change between runs (training is cheap next to labelling):
+        # only the data settings must match; a finished training with other settings reruns.
+        saved, now = dict(state.get('scale') or {}), self.scale.to_dict()
+        saved_train = {k: saved.pop(k, None) for k in _TRAIN_KEYS}
+        now_train = {k: now.pop(k) for k in _TRAIN_KEYS}
+        if saved != now:
             raise ValueError(f"{self.state_path}: the folder holds a build of scale "
-                             f"{state.get('scale', {}).get('name')!r} with other settings; use "
+                             f"{saved.get('name')!r} with other data settings; use "
                              f'another --workdir for scale {self.scale.name!r}')
+        if saved_train != now_train:
+            state['scale'] = self.scale.to_dict()
+            for stage in ('train', 'install'):
+                state['stages'].pop(stage, None)
+            if self.run_dir.exists():
+                shutil.rmtree(self.run_dir)
+            self.save_state(state)
         return state
 
     def save_state(self, state: Dict[str, Any]) -> None:
@@ -359,7 +384,7 @@ class Build:
                   seed=self.scale.seed, shard=shard, device=self.device,
                   out=shard_path(self.db_path, shard), test_fraction=self.scale.test_fraction,
                   max_images_per_class=self.scale.images_per_class, split=job['split'],
-                  progress=self.progress)
+                  progress=self.progress, log_interval=None if self.progress else 120.0)
 
     def merge_shards(self) -> int:
         r"""Merges every label shard file next to the database into it and deletes them;
@@ -447,7 +472,7 @@ class Build:
                            device=self.device or 'auto', progress=self.progress,
                            seed=self.scale.seed,
                            model_args=dict(self.scale.model_args.get(kind, {})),
-                           **self.scale.train)
+                           **self.scale.train_options(kind))
 
     def train_kind(self, kind: str) -> None:
         r"""Trains (or resumes) the predictor or the generator (a worker's job)."""

@@ -24,6 +24,8 @@ import hashlib
 import json
 import os
 import random
+import sys
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -194,7 +196,8 @@ def label(db: Union[PathLike, MetaDatabase], space: Union[str, Any], tasks: Opti
           shard: Optional[Tuple[int, int]] = None,
           device: Optional[Union[str, torch.device]] = None, out: Optional[PathLike] = None,
           test_fraction: float = 0.25, max_images_per_class: Optional[int] = None,
-          split: Optional[str] = 'meta-train', progress: bool = False) -> Path:
+          split: Optional[str] = 'meta-train', progress: bool = False,
+          log_interval: Optional[float] = None) -> Path:
     r"""Trains sampled architectures on tasks of a meta-database and records their accuracy.
 
     Args:
@@ -214,6 +217,8 @@ def label(db: Union[PathLike, MetaDatabase], space: Union[str, Any], tasks: Opti
         max_images_per_class (int, optional): use at most this many images per class.
         split (str, optional): split whose tasks are labelled when ``tasks`` is ``None``.
         progress (bool): show a progress bar.
+        log_interval (float, optional): without a bar, print a plain progress line to
+            stderr at most this often (seconds), for logs of long unattended runs.
 
     Returns:
         The path of the shard's results file (a meta-database without features).
@@ -254,8 +259,14 @@ def label(db: Union[PathLike, MetaDatabase], space: Union[str, Any], tasks: Opti
             s.add_recipe(recipe_id, recipe_fields)
         loader = TaskImages(main, test_fraction, max_images_per_class)
         todo = [(t, a) for t, a in mine if (t, a) not in done]
-        for task_name, arch in tqdm(todo, desc=f'label {shard[0]}/{shard[1]}',
-                                    disable=not progress):
+        desc, start = f'label {shard[0]}/{shard[1]}', time.perf_counter()
+        last_log = start
+        for i, (task_name, arch) in enumerate(tqdm(todo, desc=desc, disable=not progress)):
+            now = time.perf_counter()
+            if log_interval is not None and not progress and now - last_log >= log_interval:
+                print(f'{desc}: {i}/{len(todo)} cells in {(now - start) / 60:.1f} min',
+                      file=sys.stderr, flush=True)
+                last_log = now
             task = main.task(task_name)
             train_x, train_y, test_x, test_y = loader.split(task)
             res = train_and_evaluate(arch, train_x, train_y, test_x, test_y, train_recipe,

@@ -78,6 +78,30 @@ def test_other_scale_in_the_same_folder_is_refused(tiny_build, tmp_path):
         Build(tmp_path, 'tiny', install_dir=tmp_path / 'pkg').run()
 
 
+def test_changed_training_settings_retrain_without_relabelling(tiny_build, tmp_path):
+    import shutil
+    root, build, state = tiny_build
+    work = tmp_path / 'work'
+    shutil.copytree(root / 'work', work)
+    saved = json.loads((work / 'state.json').read_text())
+    saved['scale']['train'] = dict(saved['scale']['train'], lr=0.5)  # an older setting
+    (work / 'state.json').write_text(json.dumps(saved))
+    again = Build(work, 'tiny', jobs=1, install=False).run()
+    assert again['scale'] == SCALES['tiny'].to_dict()
+    assert again['stages']['label']['cpu_s'] == state['stages']['label']['cpu_s']
+    assert again['stages']['train']['done']
+    assert again['stages']['train']['cpu_s'] != state['stages']['train']['cpu_s']
+    assert (work / 'run' / 'predictor.pt').is_file()
+
+
+def test_train_options_merge_shared_and_per_model_entries():
+    import dataclasses
+    scale = dataclasses.replace(SCALES['tiny'], train={'lr': 0.1, 'epochs': 2,
+                                                       'generator': {'epochs': 5}})
+    assert scale.train_options('generator') == {'lr': 0.1, 'epochs': 5}
+    assert scale.train_options('predictor') == {'lr': 0.1, 'epochs': 2}
+
+
 def test_tiny_scale_is_never_installed_into_the_package(tmp_path):
     with pytest.raises(ValueError, match='only the'):
         Build(tmp_path, 'tiny')

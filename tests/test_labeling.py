@@ -94,6 +94,15 @@ def test_shards_cover_the_work_once(tmp_path, monkeypatch):
         shard_from_env()
 
 
+def test_log_interval_prints_plain_progress_lines(tmp_path, capsys):
+    path = _db(tmp_path, num_tasks=2)
+    label(path, 'nb201', None, 1, RECIPE, log_interval=0.0)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(' in ')[0] for line in lines] == ['label 0/1: 0/2 cells',
+                                                         'label 0/1: 1/2 cells']
+    assert all(line.endswith(' min') for line in lines)
+
+
 def test_label_rejects_spaces_without_networks(tmp_path):
     path = _db(tmp_path, num_tasks=1)
     with pytest.raises(ValueError, match="space 'mbv3' has none"):
