@@ -283,12 +283,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--device', default='cpu', help='torch device of search and training')
     p.add_argument('--markdown', action='store_true', help='print a Markdown table')
     p.add_argument('--json', default=None, help='write the results to this JSON file')
+    p.add_argument('--plot', default=None,
+                   help='draw the percentile of every pick per task to this PNG file')
     args = p.parse_args(argv)
     _common.setup_threads(args.threads)
     result = evaluate(args)
     result['machine'] = _common.machine_info(args.threads)
     print(format_summary(result, args.markdown))
     _common.write_json(args.json, result)
+    if args.plot:
+        from d2a.plot import plot_search_quality
+        methods = [m.replace('K', str(args.random_k)) for m in METHODS]
+        rows = [dict(r, method=r['method'].replace('K', str(args.random_k)))
+                for r in result['rows']]
+        plot_search_quality(rows, args.plot, methods,
+                            f"top-1 pick per held-out task, {len(result['seeds'])} seed(s), "
+                            f"{args.num_candidates} candidates")
     return 0
 
 

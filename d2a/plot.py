@@ -5,7 +5,9 @@ r"""Pictures of a training run and of what the models learned, saved as PNG file
 * :func:`plot_predictions` -- predicted against true accuracy on validation tasks, with
   Spearman's and Pearson's correlation in the title;
 * :func:`plot_embedding` -- a PCA map of dataset vectors (one point per task), coloured by
-  a label such as the source dataset or the train/validation split.
+  a label such as the source dataset or the train/validation split;
+* :func:`plot_search_quality` -- the percentile of each method's top-1 architecture on every
+  held-out task (``bench/search_quality.py``).
 
 matplotlib is imported inside the functions, with the non-interactive ``Agg`` backend.
 Files are written atomically.
@@ -136,6 +138,58 @@ def plot_predictions(true: Sequence[float], pred: Sequence[float], out: PathLike
     ax.grid(True, alpha=0.3)
     ax.set_title(f'{title}\nSpearman {spearman(true, pred):.3f}, Pearson '
                  f'{pearson(true, pred):.3f}, n = {true.size}')
+    return _save(fig, out)
+
+
+def plot_search_quality(rows: Sequence[Dict[str, Any]], out: PathLike,
+                        methods: Optional[Sequence[str]] = None,
+                        title: str = 'top-1 architecture per held-out task') -> Path:
+    r"""Percentile of each method's top-1 pick among a task's labelled architectures: one
+    column per task plus a ``mean`` column, one colour per method, one small dot per seed
+    and a bar at the mean over seeds.
+
+    Args:
+        rows (sequence of dict): records with ``'task'``, ``'method'`` and ``'percentile'``
+            (the ``rows`` of ``bench/search_quality.py``'s JSON).
+        out (str or Path): the PNG file to write.
+        methods (sequence of str, optional): methods to show, in order (default: all, in
+            order of appearance).
+        title (str): the title.
+    """
+    rows = [r for r in rows if methods is None or r['method'] in methods]
+    if not rows:
+        raise ValueError('plot_search_quality needs at least one row')
+    for i, r in enumerate(rows):
+        for key in ('task', 'method', 'percentile'):
+            if key not in r:
+                raise ValueError(f'search-quality row {i} has no {key!r} field')
+    methods = list(methods) if methods is not None else list(dict.fromkeys(r['method']
+                                                                           for r in rows))
+    tasks = list(dict.fromkeys(r['task'] for r in rows)) + ['mean']
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(tasks) + 2), 4.5))
+    cmap = plt.get_cmap('tab10')
+    width = 0.8 / len(methods)
+    for m, method in enumerate(methods):
+        color = cmap(m % cmap.N)
+        for t, task in enumerate(tasks):
+            vals = [float(r['percentile']) for r in rows if r['method'] == method
+                    and (task == 'mean' or r['task'] == task)]
+            if not vals:
+                continue
+            x = t - 0.4 + (m + 0.5) * width
+            ax.scatter(np.full(len(vals), x), vals, s=8, color=color, alpha=0.5, linewidths=0)
+            ax.hlines(np.mean(vals), x - width / 2, x + width / 2, color=color, linewidth=2.5,
+                      label=method if t == 0 else None)
+    ax.axvline(len(tasks) - 1.5, color='grey', linewidth=0.8)
+    ax.axhline(95, color='grey', linestyle=':', linewidth=1)
+    ax.set_xticks(range(len(tasks)))
+    ax.set_xticklabels(tasks, rotation=30, ha='right', fontsize=8)
+    ax.set_ylim(-2, 102)
+    ax.set_ylabel("percentile among the task's labelled cells")
+    ax.set_title(title)
+    ax.grid(True, axis='y', alpha=0.3)
+    ax.legend(fontsize=8, loc='lower left', ncol=min(3, len(methods)))
     return _save(fig, out)
 
 

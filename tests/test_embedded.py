@@ -124,7 +124,8 @@ def test_search_quality_bench_on_the_tiny_build(tiny_build, tmp_path, capsys):
     out = tmp_path / 'quality.json'
     argv = ['--db', str(root / 'pkg' / 'data' / DB_NAME), '--checkpoint',
             str(root / 'pkg' / 'checkpoints'), '--seeds', '0', '1', '--num-candidates', '3',
-            '--max-cells', '40', '--random-k', '2', '--naswot-batch', '8', '--json', str(out)]
+            '--max-cells', '40', '--random-k', '2', '--naswot-batch', '8', '--json', str(out),
+            '--plot', str(tmp_path / 'quality.png')]
     assert search_quality.main(argv) == 0
     result = json.loads(out.read_text())
     assert set(result['summary']) == set(search_quality.METHODS)
@@ -134,6 +135,7 @@ def test_search_quality_bench_on_the_tiny_build(tiny_build, tmp_path, capsys):
     assert result['summary']['random-best-of-K']['trained_on_task'] == 2
     assert result['summary']['d2a']['trained_on_task'] == 0
     assert 'percentile' in capsys.readouterr().out
+    assert (tmp_path / 'quality.png').stat().st_size > 1000
     # Cells trained for the picks are cached: a rerun trains nothing.
     assert search_quality.main(argv) == 0
     assert json.loads(out.read_text())['trained_now'] == 0

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from d2a.plot import pca_2d, plot_embedding, plot_predictions, plot_training_curves
+from d2a.plot import (pca_2d, plot_embedding, plot_predictions, plot_search_quality,
+                      plot_training_curves)
 from d2a.training.log import MetricsLog, read_metrics_log
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
@@ -70,3 +71,14 @@ def test_pca_recovers_main_axis():
     points, ratio = pca_2d(x)
     assert ratio[0] == pytest.approx(1.0)
     assert abs(np.corrcoef(points[:, 0], t)[0, 1]) == pytest.approx(1.0)
+
+
+def test_plot_search_quality(tmp_path):
+    rows = [{'task': t, 'method': m, 'seed': s, 'percentile': p}
+            for t in ('a', 'b') for m, p in (('d2a', 97.0), ('random', 50.0)) for s in (0, 1)]
+    out = plot_search_quality(rows, tmp_path / 'q.png')
+    assert out.stat().st_size > 1000
+    with pytest.raises(ValueError, match="no 'percentile'"):
+        plot_search_quality([{'task': 'a', 'method': 'd2a'}], tmp_path / 'bad.png')
+    with pytest.raises(ValueError, match='at least one'):
+        plot_search_quality(rows, tmp_path / 'none.png', methods=['naswot'])
