@@ -16,8 +16,9 @@ $(BIN)/d2a: pyproject.toml
 
 setup: $(BIN)/d2a
 
+# The main job: search the shipped checkpoints for scikit-learn's digits (a held-out dataset).
 run: setup
-	$(BIN)/d2a spaces
+	$(BIN)/d2a search --dataset digits --top-k 5
 
 test: setup
 	$(BIN)/python -m pytest tests
