@@ -25,3 +25,18 @@ def test_version(capsys):
     with pytest.raises(SystemExit):
         main(['--version'])
     assert 'd2a' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('preset', [None, 'ACTIVE'])
+def test_entry_point_sets_passive_openmp_waiting_unless_chosen(preset):
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != 'OMP_WAIT_POLICY'}
+    if preset:
+        env['OMP_WAIT_POLICY'] = preset
+    code = ('import os, d2a.cli.main, torch; '
+            "print(os.environ['OMP_WAIT_POLICY'])")
+    out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == (preset or 'PASSIVE')
