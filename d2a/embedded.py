@@ -147,11 +147,11 @@ SCALES: Dict[str, Scale] = {
         held_out=(('digits', 0), ('glyphs:digits', 0), ('glyphs:arrows', 0),
                   ('glyphs:hebrew', 2), ('glyphs:georgian', 2)),
         held_out_classes=(12, 16),
-        archs_per_task=40, anchors=16, held_out_archs=200,
+        archs_per_task=100, anchors=16, held_out_archs=200,
         recipe=Recipe.mini(), extractor_channels=64, pretrain_epochs=15,
         # Sized for about 15-20 minutes of one core each (they train side by side).
         train={'batch_size': 32, 'lr': 1e-3, 'top_k': 5, 'val_fraction': 0.1,
-               'predictor': {'epochs': 60, 'lr_patience': 8},
+               'predictor': {'epochs': 30, 'lr_patience': 6},
                'generator': {'epochs': 300, 'lr_patience': 30}}),
     'tiny': Scale(
         name='tiny', image_size=8, images_per_class=8, rotation=10.0, noise=0.05,
