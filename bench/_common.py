@@ -121,7 +121,7 @@ def write_json(path: Optional[str], payload: Dict[str, Any]) -> None:
     r"""Writes ``payload`` to ``path`` atomically (temporary file, then :func:`os.replace`)."""
     if not path:
         return
-    from d2a.atomic import atomic_write
+    from d2a.utils.atomic import atomic_write
     with atomic_write(path) as f:
         f.write(json.dumps(payload, indent=2) + '\n')
 

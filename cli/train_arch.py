@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from d2a.atomic import atomic_path, atomic_write
+    from d2a.utils.atomic import atomic_path, atomic_write
     from d2a.datasets import open_source
     from d2a.features import channel_stats, images_to_tensor
     from d2a.graphs.nb201 import parse_arch

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from d2a import __version__
-from d2a.atomic import atomic_path
+from d2a.utils.atomic import atomic_path
 
 #: Version of the checkpoint layout; a file with another version is refused.
 SCHEMA_VERSION: int = 1

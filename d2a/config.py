@@ -20,7 +20,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 import yaml
 
-from d2a.atomic import atomic_write
+from d2a.utils.atomic import atomic_write
 
 _OPTIONS = '_d2a_config_options'
 _DEFAULTS = '_d2a_config_defaults'

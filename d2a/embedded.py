@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from d2a.atomic import atomic_path, atomic_write
+from d2a.utils.atomic import atomic_path, atomic_write
 from d2a.nets.training import Recipe
 
 #: Where the installed database and checkpoints live inside the package.

@@ -10,7 +10,7 @@ from torch_geometric.data import Batch
 
 from d2a.graphs.decoder import DAGDecoder, archs_to_dense, dense_to_batch
 from d2a.graphs.space import SearchSpace, get_space
-from d2a.sets.encoders import make_set_encoder
+from d2a.sets.encoders import SET_ENCODERS
 
 
 def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
@@ -60,8 +60,9 @@ class SetToGraphVAE(Module):
         self.hidden_channels = hidden_channels
         self.latent_channels = latent_channels
         self.beta = beta
-        self.set_encoder = make_set_encoder(set_encoder, in_channels, hidden_channels,
-                                            hidden_channels, num_heads, num_blocks)
+        make_set = SET_ENCODERS.get(set_encoder, "'set_encoder'")
+        self.set_encoder = make_set(in_channels, hidden_channels, hidden_channels, num_heads,
+                                    num_blocks)
         self.lin_mu = Linear(hidden_channels, latent_channels)
         self.lin_logvar = Linear(hidden_channels, latent_channels)
         self.decoder = DAGDecoder(latent_channels, hidden_channels, self.space.num_node_types,

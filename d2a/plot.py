@@ -19,10 +19,10 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from d2a.atomic import atomic_path
+from d2a.utils.atomic import PathLike, atomic_path
 from d2a.training.correlation import pearson, spearman
 
-PathLike = Union[str, Path]
+
 
 
 def _pyplot():

@@ -14,23 +14,9 @@ from torch_geometric.data import Batch
 
 from d2a.generator import kl_divergence
 from d2a.graphs.decoder import DAGDecoder, archs_to_dense, dense_to_batch
-from d2a.graphs.encoders import DAGGRUEncoder, GINEncoder
+from d2a.graphs.encoders import GRAPH_ENCODERS
 from d2a.graphs.space import SearchSpace, get_space
-from d2a.sets.encoders import make_set_encoder
-
-GRAPH_ENCODERS = ('dag_gru', 'gin')
-
-
-def make_graph_encoder(name: str, num_node_types: int, hidden_channels: int,
-                       out_channels: int) -> Module:
-    r"""A graph encoder by name: ``'dag_gru'`` (:class:`DAGGRUEncoder`) or ``'gin'``
-    (:class:`GINEncoder`)."""
-    if name == 'dag_gru':
-        return DAGGRUEncoder(num_node_types, hidden_channels, out_channels)
-    if name == 'gin':
-        return GINEncoder(num_node_types, hidden_channels, out_channels)
-    raise ValueError(f"'graph_encoder' must be one of {', '.join(GRAPH_ENCODERS)}, got {name!r}")
-
+from d2a.sets.encoders import SET_ENCODERS
 
 class MetaPredictor(Module):
     r"""The meta-performance predictor of MetaD2A (`"Rapid Neural Architecture Search by
@@ -80,10 +66,12 @@ class MetaPredictor(Module):
         self.graph_encoder_name = graph_encoder
         self.set_encoder: Optional[Module] = None
         if use_dataset:
-            self.set_encoder = make_set_encoder(set_encoder, in_channels, hidden_channels,
-                                                out_channels, num_heads, num_blocks)
-        self.graph_encoder = make_graph_encoder(graph_encoder, self.space.num_node_types,
-                                                graph_hidden_channels, out_channels)
+            make_set = SET_ENCODERS.get(set_encoder, "'set_encoder'")
+            self.set_encoder = make_set(in_channels, hidden_channels, out_channels, num_heads,
+                                        num_blocks)
+        make_graph = GRAPH_ENCODERS.get(graph_encoder, "'graph_encoder'")
+        self.graph_encoder = make_graph(self.space.num_node_types, graph_hidden_channels,
+                                        out_channels)
         head_in = 2 * out_channels if use_dataset else out_channels
         self.lin1 = Linear(head_in, mlp_channels)
         self.lin2 = Linear(mlp_channels, 1)

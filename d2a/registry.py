@@ -12,13 +12,24 @@ with :func:`model_from_config` (or ``create_model(config['name'], **config)``)::
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from torch.nn import Module
 
-_CONFIGS: Dict[str, Dict[str, Any]] = {}
-_BUILDERS: Dict[str, Callable[..., Module]] = {}
+from d2a.utils.registry import Registry
+
 _META_KEYS = ('name', 'kind')
+
+
+@dataclass(frozen=True)
+class _Entry:
+    config: Dict[str, Any]
+    builder: Callable[..., Module]
+
+
+#: The named model configurations.
+MODELS: Registry[_Entry] = Registry('model')
 
 
 def _build_generator(**kwargs: Any) -> Module:
@@ -47,20 +58,17 @@ def register_model(name: str, kind: str, config: Mapping[str, Any],
         if kind not in ('generator', 'predictor'):
             raise ValueError(f"model kind must be 'generator' or 'predictor', got {kind!r}")
         builder = _build_generator if kind == 'generator' else _build_predictor
-    _CONFIGS[name] = {'name': name, 'kind': kind, **copy.deepcopy(dict(config))}
-    _BUILDERS[name] = builder
+    MODELS.add(name, _Entry({'name': name, 'kind': kind, **copy.deepcopy(dict(config))}, builder))
 
 
 def list_models(kind: Optional[str] = None) -> List[str]:
     r"""Names of the registered configurations (of one ``kind`` if given)."""
-    return sorted(n for n, c in _CONFIGS.items() if kind is None or c['kind'] == kind)
+    return [n for n in MODELS.names() if kind is None or MODELS.get(n).config['kind'] == kind]
 
 
 def get_model_config(name: str) -> Dict[str, Any]:
     r"""A copy of the default configuration called ``name``."""
-    if name not in _CONFIGS:
-        raise ValueError(f"unknown model '{name}' (known: {', '.join(list_models())})")
-    return copy.deepcopy(_CONFIGS[name])
+    return copy.deepcopy(MODELS.get(name).config)
 
 
 def create_model(name: str, /, **overrides: Any) -> Module:
@@ -79,7 +87,7 @@ def create_model(name: str, /, **overrides: Any) -> Module:
                          f"{', '.join(k for k in config if k not in _META_KEYS)})")
     config.update(copy.deepcopy(overrides))
     kwargs = {k: v for k, v in config.items() if k not in _META_KEYS}
-    model = _BUILDERS[name](**kwargs)
+    model = MODELS.get(name).builder(**kwargs)
     model.config = config
     return model
 

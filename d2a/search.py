@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from d2a.atomic import atomic_write
+from d2a.utils.atomic import atomic_write
 from d2a.cost import LatencyTable, NB201CostModel
 
 DatasetInput = Union[str, Path, Tuple[Union[str, Path], str], Any]

@@ -18,6 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence, Type
 
 import numpy as np
 
+from d2a.utils.registry import Registry
+
 
 @dataclass
 class ImageSet:
@@ -70,30 +72,32 @@ class ImageSource(ABC):
         return f'{self.__class__.__name__}({args})'
 
 
-_SOURCES: Dict[str, Type[ImageSource]] = {}
+def _import_sources() -> None:
+    from d2a.datasets import digits, folder, glyphs, npz, vision  # noqa: F401  (registers them)
+
+
+#: The source classes by kind.
+SOURCES: Registry[Type[ImageSource]] = Registry('source kind', key=lambda cls: cls.kind,
+                                                populate=_import_sources)
 
 
 def register_source(cls: Type[ImageSource]) -> Type[ImageSource]:
     r"""Class decorator adding a source kind to :func:`source_from_spec`."""
-    _SOURCES[cls.kind] = cls
-    return cls
+    return SOURCES.register()(cls)
 
 
 def list_sources() -> List[str]:
-    from d2a.datasets import digits, folder, glyphs, npz, vision  # noqa: F401  (registers them)
-    return sorted(_SOURCES)
+    return SOURCES.names()
 
 
 def source_from_spec(spec: Dict[str, Any]) -> ImageSource:
     r"""Rebuilds a source from the dict :meth:`ImageSource.spec` returned."""
     spec = dict(spec)
     kind = spec.pop('kind', None)
-    if kind not in _SOURCES:
-        list_sources()
-    if kind not in _SOURCES:
+    if kind not in SOURCES:
         raise ValueError(f"unknown source kind {kind!r} in spec (known: {', '.join(list_sources())})")
     try:
-        return _SOURCES[kind](**spec)
+        return SOURCES.get(kind)(**spec)
     except TypeError as e:
         raise ValueError(f'invalid spec for a {kind!r} source: {e}') from None
 
@@ -107,12 +111,10 @@ def parse_source(text: str) -> ImageSource:
     kind, _, rest = text.partition(':')
     parts = [p for p in rest.split(',')] if rest else []
     spec: Dict[str, Any] = {'kind': kind.strip()}
-    if spec['kind'] not in _SOURCES:
-        list_sources()
-    if spec['kind'] not in _SOURCES:
+    if spec['kind'] not in SOURCES:
         raise ValueError(f"source {text!r}: unknown kind {spec['kind']!r} "
                          f"(known: {', '.join(list_sources())})")
-    cls = _SOURCES[spec['kind']]
+    cls = SOURCES.get(spec['kind'])
     for i, part in enumerate(parts):
         key, eq, value = part.partition('=')
         if not eq:

@@ -26,9 +26,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -36,8 +34,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from d2a.datasets.tasks import SPLITS, Task, check_split
-
-PathLike = Union[str, 'os.PathLike[str]']
+from d2a.utils.atomic import PathLike, atomic_replace, temp_path
 
 FORMAT = 'd2a-metadatabase'
 SCHEMA_VERSION = 1
@@ -188,15 +185,7 @@ class MetaDatabase:
         return cls(path, mode)
 
     def _temp_path(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f'.{self.path.name}.', suffix='.tmp',
-                                   dir=self.path.parent)
-        os.close(fd)
-        # mkstemp creates 0600; give the file the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        return Path(tmp)
+        return temp_path(self.path)
 
     @property
     def writable(self) -> bool:
@@ -214,8 +203,7 @@ class MetaDatabase:
         if not self.writable:
             return
         self._h5.close()
-        _fsync(self._tmp)
-        os.replace(self._tmp, self.path)
+        atomic_replace(self._tmp, self.path)
         self._tmp = self._temp_path()
         shutil.copyfile(self.path, self._tmp)
         shutil.copymode(self.path, self._tmp)
@@ -237,11 +225,10 @@ class MetaDatabase:
         self._h5 = None
         if self._tmp is not None:
             if keep:
-                _fsync(self._tmp)
-                os.replace(self._tmp, self.path)
+                atomic_replace(self._tmp, self.path)
             else:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self._tmp)
+                    self._tmp.unlink()
             self._tmp = None
 
     def __enter__(self) -> 'MetaDatabase':
@@ -789,14 +776,6 @@ class MetaDatabase:
     def __repr__(self) -> str:
         state = 'closed' if self._h5 is None else self.mode
         return f'MetaDatabase({str(self.path)!r}, mode={state!r})'
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def validate_file(path: PathLike) -> None:

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from d2a.utils.registry import Registry
+
 
 class FeatureExtractor(nn.Module):
     r"""Base class: maps normalised images ``[B, in_channels, H, W]`` to ``[B, out_channels]``.
@@ -46,29 +48,30 @@ class FeatureExtractor(nn.Module):
         return f'{self.__class__.__name__}({args})'
 
 
-_EXTRACTORS: Dict[str, Type[FeatureExtractor]] = {}
+def _import_extractors() -> None:
+    from d2a.features import raw, resnet, small_cnn  # noqa: F401  (registers them)
+
+
+#: The feature extractor classes by name.
+EXTRACTORS: Registry[Type[FeatureExtractor]] = Registry(
+    'feature extractor', key=lambda cls: cls.name, populate=_import_extractors)
 
 
 def register_extractor(cls: Type[FeatureExtractor]) -> Type[FeatureExtractor]:
     r"""Class decorator adding an extractor to :func:`create_extractor`."""
-    _EXTRACTORS[cls.name] = cls
-    return cls
+    return EXTRACTORS.register()(cls)
 
 
 def list_extractors() -> List[str]:
-    from d2a.features import raw, resnet, small_cnn  # noqa: F401  (registers them)
-    return sorted(_EXTRACTORS)
+    return EXTRACTORS.names()
 
 
 def create_extractor(name: str, **config: Any) -> FeatureExtractor:
     r"""The extractor called ``name`` (``'small_cnn'``, ``'raw_pixels'``,
     ``'resnet18_imagenet'``) built with ``config``."""
-    if name not in _EXTRACTORS:
-        list_extractors()
-    if name not in _EXTRACTORS:
-        raise ValueError(f"unknown feature extractor {name!r} (known: {', '.join(list_extractors())})")
+    cls = EXTRACTORS.get(name)
     try:
-        return _EXTRACTORS[name](**config)
+        return cls(**config)
     except TypeError as e:
         raise ValueError(f'invalid configuration for feature extractor {name!r}: {e}') from None
 
@@ -103,7 +106,7 @@ def load_extractor(name: str, config: Dict[str, Any],
 
 def save_extractor(extractor: FeatureExtractor, path: Union[str, Path]) -> None:
     r"""Saves ``{'name', 'config', 'state_dict'}`` atomically to ``path``."""
-    from d2a.atomic import atomic_path
+    from d2a.utils.atomic import atomic_path
     with atomic_path(path) as tmp:
         torch.save({'name': extractor.name, 'config': extractor.config(),
                     'state_dict': {k: v.detach().cpu() for k, v in extractor.state_dict().items()}},

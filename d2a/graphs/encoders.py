@@ -13,6 +13,12 @@ from torch_geometric.data import Batch
 from torch_geometric.nn import GINConv, global_add_pool, global_mean_pool
 from torch_geometric.utils import scatter
 
+from d2a.utils.registry import Registry
+
+#: Graph encoder classes by name, each built as ``cls(num_node_types, hidden_channels,
+#: out_channels)``.
+GRAPH_ENCODERS: Registry[type] = Registry('graph encoder')
+
 
 def _graph_inputs(batch: Batch, num_node_types: int) -> Tuple[Tensor, Tensor, Tensor, int]:
     node_type = getattr(batch, 'node_type', None)
@@ -60,6 +66,7 @@ def _first_last(vec: Tensor, num_graphs: int) -> Tuple[Tensor, Tensor]:
     return ptr[:-1], ptr[1:] - 1
 
 
+@GRAPH_ENCODERS.register('dag_gru')
 class DAGGRUEncoder(Module):
     r"""The bidirectional DAG-GRU encoder of D-VAE (`"D-VAE: A Variational Autoencoder for
     Directed Acyclic Graphs" <https://arxiv.org/abs/1904.11088>`_), as used by MetaD2A's
@@ -146,6 +153,7 @@ class DAGGRUEncoder(Module):
                 f'{self.out_channels}, bidirectional={self.bidirectional})')
 
 
+@GRAPH_ENCODERS.register('gin')
 class GINEncoder(Module):
     r"""A Graph Isomorphism Network encoder (`"How Powerful are Graph Neural Networks?"
     <https://arxiv.org/abs/1810.00826>`_) over node-type embeddings of architecture DAGs.

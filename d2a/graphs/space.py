@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Type
+from typing import Iterator, List, Optional, Sequence, Tuple, Type
 
 import networkx as nx
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
+
+from d2a.utils.registry import Registry
 
 START: int = 0
 END: int = 1
@@ -210,24 +212,24 @@ def dense_to_edge_index(adj: Tensor) -> Tensor:
     return torch.stack([src, dst], dim=0)
 
 
-_SPACES: Dict[str, Type[SearchSpace]] = {}
+def _import_spaces() -> None:
+    from d2a.graphs import mbv3, nb201  # noqa: F401  (registers them)
+
+
+#: The search spaces by name (classes; :func:`get_space` makes an instance).
+SPACES: Registry[Type[SearchSpace]] = Registry('search space', key=lambda cls: cls.name,
+                                               populate=_import_spaces)
 
 
 def register_space(cls: Type[SearchSpace]) -> Type[SearchSpace]:
     r"""Class decorator adding a space to :func:`get_space`."""
-    _SPACES[cls.name] = cls
-    return cls
+    return SPACES.register()(cls)
 
 
 def list_spaces() -> List[str]:
-    from d2a.graphs import mbv3, nb201  # noqa: F401  (registers them)
-    return sorted(_SPACES)
+    return SPACES.names()
 
 
 def get_space(name: str) -> SearchSpace:
     r"""The search space called ``name`` (``'nb201'`` or ``'mbv3'``)."""
-    if name not in _SPACES:
-        list_spaces()
-    if name not in _SPACES:
-        raise ValueError(f"unknown search space '{name}' (known: {', '.join(list_spaces())})")
-    return _SPACES[name]()
+    return SPACES.get(name)()

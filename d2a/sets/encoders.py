@@ -7,12 +7,14 @@ real classes); :func:`pad_datasets` builds that form from a list.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 from torch.nn import Linear, Module, ModuleList
 from torch_geometric.nn.aggr.utils import PoolingByMultiheadAttention, SetAttentionBlock
+
+from d2a.utils.registry import Registry
 
 
 def pad_datasets(datasets: Sequence[Tensor]) -> Tuple[Tensor, Tensor]:
@@ -210,16 +212,20 @@ class DeepSetsEncoder(Module):
                 f'{self.out_channels})')
 
 
-SET_ENCODERS = ('set_transformer', 'deepsets')
+#: Dataset encoder builders by name, each called as
+#: ``builder(in_channels, hidden_channels, out_channels, num_heads, num_blocks)``.
+SET_ENCODERS: Registry[Callable[..., Module]] = Registry('set encoder')
 
 
-def make_set_encoder(name: str, in_channels: int, hidden_channels: int, out_channels: int,
+@SET_ENCODERS.register('set_transformer')
+def _set_transformer(in_channels: int, hidden_channels: int, out_channels: int,
                      num_heads: int = 4, num_blocks: int = 2) -> Module:
-    r"""A dataset encoder by name: ``'set_transformer'`` (:class:`HierarchicalSetEncoder`)
-    or ``'deepsets'`` (:class:`DeepSetsEncoder`, which ignores the attention options)."""
-    if name == 'set_transformer':
-        return HierarchicalSetEncoder(in_channels, hidden_channels, out_channels, num_heads,
-                                      num_blocks)
-    if name == 'deepsets':
-        return DeepSetsEncoder(in_channels, hidden_channels, out_channels)
-    raise ValueError(f"'set_encoder' must be one of {', '.join(SET_ENCODERS)}, got {name!r}")
+    return HierarchicalSetEncoder(in_channels, hidden_channels, out_channels, num_heads,
+                                  num_blocks)
+
+
+@SET_ENCODERS.register('deepsets')
+def _deepsets(in_channels: int, hidden_channels: int, out_channels: int,
+              num_heads: int = 4, num_blocks: int = 2) -> Module:
+    # The mean-pool ablation has no attention: the attention options do not apply.
+    return DeepSetsEncoder(in_channels, hidden_channels, out_channels)

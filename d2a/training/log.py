@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Union
 
-from d2a.atomic import atomic_write
+from d2a.utils.atomic import atomic_write
 
 
 def _clean(value: Any) -> Any:

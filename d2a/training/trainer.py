@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from d2a.atomic import atomic_write
+from d2a.utils.atomic import atomic_write
 from d2a.checkpoint import (Checkpoint, best_path, check_compatible, last_path, load_checkpoint,
                             load_model_state, rng_state, save_checkpoint, set_rng_state)
 from d2a.config import save_config
