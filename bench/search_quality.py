@@ -17,7 +17,7 @@ Methods (``docs/embedded.md``):
 
 For every pick the *true* accuracy is the task's labelled accuracy of the cell (up to
 isomorphism) or, when the cell is not labelled, the accuracy of training it with the task's
-recipe and seed through :func:`d2a.nets.training.train_and_evaluate`; trained results are
+recipe and seed through :func:`d2a.nets.fit.train_and_evaluate`; trained results are
 cached in ``<json>.trained.json`` (or ``--cache``) so that a rerun trains nothing twice. The
 percentile is the share of the task's labelled cells below the pick (ties count half).
 Mean ± std are over (held-out task, seed) pairs. Example::
@@ -112,7 +112,7 @@ class TrueAccuracy:
             return keyed[key], True
         cache_key = f'{task_name}|{key}|{self.recipe_id}|{self.seed}'
         if cache_key not in self.cache:
-            from d2a.nets.training import train_and_evaluate
+            from d2a.nets.fit import train_and_evaluate
             task = self.db.task(task_name)
             train_x, train_y, test_x, test_y = self.images.split(task)
             res = train_and_evaluate(arch, train_x, train_y, test_x, test_y, self.recipe,
@@ -147,7 +147,7 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
     from d2a.db import MetaDatabase
     from d2a.embedded import read_split
     from d2a.graphs import get_space
-    from d2a.nets.training import Recipe
+    from d2a.nets.recipe import Recipe
     from d2a.search import dataset_features, load_models, rank_candidates, search
 
     db_path = Path(args.db)

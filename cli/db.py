@@ -180,7 +180,7 @@ def parse_shard(text: Optional[str]) -> Optional[Tuple[int, int]]:
 def recipe_from_args(args: argparse.Namespace) -> Any:
     import dataclasses
 
-    from d2a.nets.training import Recipe
+    from d2a.nets.recipe import Recipe
     base = {'reduced': Recipe.reduced, 'mini': Recipe.mini, 'nb201': Recipe.nb201,
             'custom': Recipe}[args.recipe]()
     changes = {'name': args.recipe_name, 'C': args.channels, 'N': args.cells,

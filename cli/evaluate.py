@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from d2a.evaluate import evaluate_arch
+    from d2a.benchmark import evaluate_arch
     result = evaluate_arch(args.arch, args.benchmark, args.dataset, space=args.space)
     print(result.to_json() if args.json else result.to_table())
     return 0

@@ -18,7 +18,7 @@ import numpy as np
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from d2a.nets.training import SCHEDULES, Recipe
+    from d2a.nets.recipe import SCHEDULES, Recipe
     nb201 = Recipe.nb201()
     p = sub.add_parser('train-arch', help='train a chosen cell from scratch',
                        description='Train the NB201 network of a cell on an image dataset with '
@@ -85,8 +85,9 @@ def run(args: argparse.Namespace) -> int:
     from d2a.datasets import open_source
     from d2a.features import channel_stats, images_to_tensor
     from d2a.graphs.nb201 import parse_arch
-    from d2a.nets.training import Recipe, train_and_evaluate
-    from d2a.training.distributed import resolve_device
+    from d2a.nets.fit import train_and_evaluate
+    from d2a.nets.recipe import Recipe
+    from d2a.device import resolve_device
 
     parse_arch(args.arch)
     source = open_source(args.dataset)

@@ -89,7 +89,7 @@ class LatencyTable:
     known devices for an unknown one.
     """
     def __init__(self, path: Union[str, Path], device: str, space: str = 'nb201') -> None:
-        from d2a.evaluate import BenchmarkTable
+        from d2a.benchmark import BenchmarkTable
         self.path = Path(path)
         self.device = device
         table = BenchmarkTable(path, space=space)

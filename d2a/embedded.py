@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from d2a.utils.atomic import atomic_path, atomic_write
-from d2a.nets.training import Recipe
+from d2a.nets.recipe import Recipe
 
 #: Where the installed database and checkpoints live inside the package.
 PACKAGE_DIR = Path(__file__).resolve().parent

@@ -226,7 +226,7 @@ def label(db: Union[PathLike, MetaDatabase], space: Union[str, Any], tasks: Opti
     from tqdm.auto import tqdm
 
     from d2a.graphs import get_space
-    from d2a.nets.training import train_and_evaluate
+    from d2a.nets.fit import train_and_evaluate
 
     db_path = Path(db.path if isinstance(db, MetaDatabase) else db)
     sp = get_space(space) if isinstance(space, str) else space

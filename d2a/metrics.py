@@ -1,29 +1,37 @@
-r"""Metrics of graph generation: validity, uniqueness, novelty, reconstruction accuracy.
+r"""Metrics: of graph generation (validity, uniqueness, novelty, reconstruction accuracy) and
+of predictions (Spearman's and Pearson's correlation, no SciPy needed).
 
 Generated graphs are given as architecture strings with ``None`` for invalid graphs (what
 :meth:`SearchSpace.from_dense_batch` and :meth:`SetToGraphVAE.sample_archs` return) or as
 dense ``(node_type [B, n], adj [B, n, n])``. Architectures are compared by the space's
 canonical key, so isomorphic cells count as one.
+
+The module imports only NumPy at first (torch and the search spaces when a graph metric
+runs), so that plotting a training run's correlations needs neither.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-import torch
-from torch import Tensor
+import numpy as np
 
-from d2a.graphs.space import SearchSpace, get_space
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
 
-Generated = Union[Sequence[Optional[str]], Tuple[Tensor, Tensor]]
+    from d2a.graphs.space import SearchSpace
+
+Generated = Union[Sequence[Optional[str]], Tuple['Tensor', 'Tensor']]
 
 
 def _space(space: Union[str, SearchSpace]) -> SearchSpace:
+    from d2a.graphs.space import get_space
     return get_space(space) if isinstance(space, str) else space
 
 
 def as_archs(space: Union[str, SearchSpace], generated: Generated) -> List[Optional[str]]:
     r"""Generated graphs as strings (``None`` where invalid)."""
-    if isinstance(generated, tuple) and len(generated) == 2 and isinstance(generated[0], Tensor):
+    if isinstance(generated, tuple) and len(generated) == 2 and hasattr(generated[0], 'dim'):
         return _space(space).from_dense_batch(generated[0], generated[1])
     return list(generated)
 
@@ -72,7 +80,6 @@ def reconstruction_accuracy(space: Union[str, SearchSpace], targets: Sequence[st
     return hits / len(targets)
 
 
-@torch.no_grad()
 def vae_reconstruction_accuracy(model: torch.nn.Module, x: Tensor, targets: Sequence[str],
                                 class_mask: Optional[Tensor] = None) -> float:
     r"""Reconstruction accuracy of a :class:`~d2a.generator.SetToGraphVAE`: each dataset of
@@ -95,3 +102,34 @@ def generation_metrics(space: Union[str, SearchSpace], generated: Generated,
     if train_archs is not None:
         out['novelty'] = novelty(space, archs, train_archs)
     return out
+
+
+# ----------------------------------------------------------------------------- correlations
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    r"""Spearman's rank correlation (ties get their average rank); ``nan`` when a side is
+    constant or has fewer than two values."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    return pearson(_ranks(x), _ranks(y))
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float:
+    r"""Pearson's correlation; ``nan`` when a side is constant or has fewer than two values."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f'correlation needs two sequences of one length, got {x.size} and '
+                         f'{y.size}')
+    if x.size < 2:
+        return float('nan')
+    x, y = x - x.mean(), y - y.mean()
+    den = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / den) if den > 0 else float('nan')
+
+
+def _ranks(a: np.ndarray) -> np.ndarray:
+    order = np.argsort(a, kind='mergesort')
+    ranks = np.empty(a.size, dtype=np.float64)
+    ranks[order] = np.arange(a.size, dtype=np.float64)
+    # Average the ranks of ties.
+    _, inverse, counts = np.unique(a, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return sums[inverse] / counts[inverse]

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from d2a.utils.atomic import PathLike, atomic_path
-from d2a.training.correlation import pearson, spearman
+from d2a.metrics import pearson, spearman
 
 
 

@@ -492,7 +492,7 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
     import numpy as np
 
     from d2a.graphs import get_space
-    from d2a.training.distributed import resolve_device
+    from d2a.device import resolve_device
     if top_k < 1 or num_resamples < 1:
         raise ValueError(f'top_k and num_resamples must be >= 1, got {top_k} and {num_resamples}')
     if (latency_table is None) != (latency_device is None):

@@ -12,58 +12,34 @@ gains features as soon as a source of that name is added.
 """
 from __future__ import annotations
 
-import csv
-from pathlib import Path
+import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from d2a.benchmark import read_table
 from d2a.datasets.tasks import Task
 from d2a.db.database import MetaDatabase, PathLike, ResultRow
+from d2a.nets.recipe import Recipe
 
 #: Recipe id of the NB201 benchmark's own training (200 epochs, seed-averaged).
 NB201_RECIPE = 'nb201-benchmark'
 
 
 def _nb201_recipe_fields() -> Dict[str, object]:
-    return {'recipe': {'name': 'nb201', 'C': 16, 'N': 5, 'epochs': 200, 'batch_size': 256,
-                       'lr': 0.1, 'momentum': 0.9, 'nesterov': True, 'weight_decay': 5e-4,
-                       'schedule': 'cosine', 'image_size': 32, 'augment': True},
-            'data': {'origin': 'NAS-Bench-201 / NATS-Bench', 'seed_averaged': True}}
+    # The benchmark's own protocol, seed-averaged (the seed is a result column: -1).
+    recipe = {k: v for k, v in Recipe.nb201().to_dict().items() if k != 'seed'}
+    return {'recipe': recipe, 'data': {'origin': 'NAS-Bench-201 / NATS-Bench',
+                                       'seed_averaged': True}}
 
 
-def read_table(path: PathLike, what: str) -> Tuple[List[str], List[str], Dict[str, List[float]]]:
-    r"""``(archs, columns, values)`` of a CSV with an ``arch`` column and numeric columns
-    (an ``index`` column is ignored).
-
-    Raises :class:`ValueError` naming the file, line and column of a bad value.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'{what} file {path} does not exist')
-    with open(path, newline='', encoding='utf-8') as f:
-        reader = csv.reader(f)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise ValueError(f'{path} is empty') from None
-        if 'arch' not in header:
-            raise ValueError(f"{path}: no 'arch' column (header: {', '.join(header)})")
-        a = header.index('arch')
-        columns = [(i, h) for i, h in enumerate(header) if i != a and h != 'index']
-        archs: List[str] = []
-        values: Dict[str, List[float]] = {h: [] for _, h in columns}
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise ValueError(f'{path}, line {line}: {len(row)} fields, header has {len(header)}')
-            archs.append(row[a])
-            for i, h in columns:
-                try:
-                    values[h].append(float(row[i]))
-                except ValueError:
-                    raise ValueError(f'{path}, line {line}, column {h!r}: {row[i]!r} is not a '
-                                     'number') from None
-    return archs, [h for _, h in columns], values
+def _columns(path: PathLike, what: str, names: Optional[Sequence[str]]
+             ) -> Tuple[List[str], Dict[str, List[float]]]:
+    # The architectures and the chosen columns (all by default) of a benchmark table.
+    archs, columns, table = read_table(path, what)
+    names = list(names) if names is not None else columns
+    for n in names:
+        if n not in columns:
+            raise ValueError(f"{path}: no column {n!r} (columns: {', '.join(columns)})")
+    return archs, {n: table[:, columns.index(n)].tolist() for n in names}
 
 
 def _benchmark_tasks(db: MetaDatabase, datasets: Sequence[str], split: str) -> None:
@@ -83,15 +59,12 @@ def import_nb201_accuracy(db: MetaDatabase, path: PathLike,
 
     Returns the number of result rows added.
     """
-    archs, columns, values = read_table(path, 'NB201 accuracy')
-    datasets = list(datasets) if datasets is not None else columns
-    for d in datasets:
-        if d not in values:
-            raise ValueError(f"{path}: no column {d!r} (columns: {', '.join(columns)})")
-    _benchmark_tasks(db, datasets, split)
+    archs, values = _columns(path, 'NB201 accuracy table', datasets)
+    _benchmark_tasks(db, list(values), split)
     db.add_recipe(NB201_RECIPE, _nb201_recipe_fields())
     rows = [ResultRow(d, arch, acc, NB201_RECIPE, -1, 200)
-            for d in datasets for arch, acc in zip(archs, values[d])]
+            for d, column in values.items() for arch, acc in zip(archs, column)
+            if not math.isnan(acc)]
     return db.add_results(rows)
 
 
@@ -101,13 +74,11 @@ def import_help_latency(db: MetaDatabase, path: PathLike,
 
     Returns the number of latency rows added.
     """
-    archs, columns, values = read_table(path, 'latency')
-    devices = list(devices) if devices is not None else columns
+    archs, values = _columns(path, 'latency table', devices)
     added = 0
-    for d in devices:
-        if d not in values:
-            raise ValueError(f"{path}: no device column {d!r} (columns: {', '.join(columns)})")
-        added += db.add_latency(d, archs, values[d])
+    for d, column in values.items():
+        known = [(a, ms) for a, ms in zip(archs, column) if not math.isnan(ms)]
+        added += db.add_latency(d, [a for a, _ in known], [ms for _, ms in known])
     return added
 
 

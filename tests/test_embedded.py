@@ -165,7 +165,7 @@ def test_unknown_stage_and_scale_are_refused(tmp_path):
 
 
 def test_full_scale_meets_the_size_targets():
-    from d2a.nets.training import Recipe
+    from d2a.nets.recipe import Recipe
     full = SCALES['full']
     assert full.recipe == Recipe.mini()
     assert full.recipe.image_size == full.image_size

@@ -1,9 +1,12 @@
+import math
+
+import numpy as np
 import pytest
 import torch
 
 from d2a.graphs import archs_to_dense, get_space
-from d2a.metrics import (generation_metrics, novelty, reconstruction_accuracy, uniqueness,
-                         validity)
+from d2a.metrics import (generation_metrics, novelty, pearson, reconstruction_accuracy, spearman,
+                         uniqueness, validity)
 
 A = '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'
 B = '|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|'
@@ -51,3 +54,21 @@ def test_mbv3_keys():
     t, a = archs_to_dense(space, [arch])
     assert reconstruction_accuracy(space, [arch], (t, a)) == 1.0
     assert torch.equal(t[0, [0, -1]], torch.tensor([0, 1]))
+
+
+@pytest.mark.parametrize('seed', [0, 1])
+def test_correlations_match_scipy(seed):
+    stats = pytest.importorskip('scipy.stats')
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 5, 30).astype(float)  # many ties
+    y = x + rng.normal(size=30)
+    assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y)[0])
+    assert pearson(x, y) == pytest.approx(stats.pearsonr(x, y)[0])
+
+
+def test_correlations_of_degenerate_inputs():
+    assert math.isnan(spearman([1.0], [2.0]))
+    assert math.isnan(pearson([1, 1, 1], [1, 2, 3]))
+    assert spearman([1, 2, 3], [30, 20, 10]) == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match='one length'):
+        pearson([1, 2], [1, 2, 3])

@@ -33,7 +33,7 @@ from d2a.checkpoint import (Checkpoint, best_path, check_compatible, last_path, 
                             load_model_state, rng_state, save_checkpoint, set_rng_state)
 from d2a.config import save_config
 from d2a.training import distributed as dist_utils
-from d2a.training.correlation import pearson, spearman
+from d2a.metrics import pearson, spearman
 from d2a.training.episodes import KINDS, MetaTrainData, epoch_batches
 from d2a.training.log import MetricsLog
 

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from d2a.datasets.importers import (NB201_RECIPE, import_help_latency, import_nb201_accuracy,
-                                    read_table)
+from d2a.benchmark import read_table
+from d2a.datasets.importers import NB201_RECIPE, import_help_latency, import_nb201_accuracy
 from d2a.db import MetaDatabase
 
 A = '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
@@ -53,3 +53,12 @@ def test_shared_tables(tmp_path):
         assert import_help_latency(db, SHARED / 'latency_ms.csv', ['raspi4']) == 15625
         _, accs = db.task_results('cifar10')
         assert abs(float(accs.max()) - 94.373) < 0.01
+
+
+@pytest.mark.parametrize('importer,row_a,expected', [
+    (import_nb201_accuracy, '94.1,', 3), (import_help_latency, ',20', 3)])
+def test_empty_cells_are_missing_values(tmp_path, importer, row_a, expected):
+    table = tmp_path / 'table.csv'
+    table.write_text(f'index,arch,c1,c2\n0,{A},{row_a}\n1,{B},80.5,50.25\n')
+    with MetaDatabase.create(tmp_path / 'db.h5') as db:
+        assert importer(db, table) == expected

@@ -128,7 +128,7 @@ def test_train_on_cuda():
 
 
 def test_augment_crop_and_flip():
-    from d2a.nets.training import _augment
+    from d2a.nets.fit import _augment
     x = torch.arange(2 * 2 * 5 * 5, dtype=torch.float).view(2, 2, 5, 5)
     centre = torch.tensor([4, 4])
     out = _augment(x, torch.tensor([False, True]), centre, centre)

@@ -1,4 +1,5 @@
-r"""The recipe that trains an NB201 cell, to label architectures and to train a chosen one.
+r"""Training an NB201 cell's network with a :class:`~d2a.nets.recipe.Recipe`: the runs that
+label architectures (``d2a db label``) and that train a chosen one (``d2a train-arch``).
 
 SGD with (Nesterov) momentum, weight decay and a per-iteration cosine schedule, as in
 NAS-Bench-201; inputs are image tensors that are already normalised. On CPU a run is
@@ -6,140 +7,16 @@ deterministic given the architecture, the data and :attr:`Recipe.seed`.
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from d2a.nets.nb201 import NB201Network
-
-SCHEDULES = ('cosine', 'constant')
-
-
-@dataclass(frozen=True)
-class Recipe:
-    r"""How to train (and size) an NB201 network.
-
-    Args:
-        name (str): a readable name, the prefix of :attr:`recipe_id`.
-        C (int): channels of the first stage.
-        N (int): cells per stage.
-        epochs (int): passes over the training images.
-        batch_size (int): images per step.
-        lr (float): peak learning rate.
-        momentum (float): SGD momentum.
-        nesterov (bool): Nesterov momentum.
-        weight_decay (float): L2 penalty.
-        schedule (str): ``'cosine'`` (to zero, per iteration) or ``'constant'``.
-        image_size (int, optional): resize the images to this size once before training
-            (``None`` keeps them as given).
-        augment (bool): random crop (zero padding 4) and horizontal flip per batch, as
-            NAS-Bench-201 does on CIFAR; off for data where flips change the class.
-        seed (int): seed of the weight initialisation, shuffling and augmentation.
-    """
-    name: str = 'custom'
-    C: int = 16
-    N: int = 5
-    epochs: int = 200
-    batch_size: int = 256
-    lr: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    schedule: str = 'cosine'
-    image_size: Optional[int] = None
-    augment: bool = False
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for key in ('C', 'N', 'epochs', 'batch_size'):
-            value = getattr(self, key)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"recipe field '{key}' must be a positive integer, got {value!r}")
-        for key in ('lr', 'momentum', 'weight_decay'):
-            if float(getattr(self, key)) < 0:
-                raise ValueError(f"recipe field '{key}' must be >= 0, got {getattr(self, key)!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"recipe field 'schedule' must be one of {list(SCHEDULES)}, "
-                             f'got {self.schedule!r}')
-        if self.image_size is not None and (not isinstance(self.image_size, int)
-                                            or self.image_size < 1):
-            raise ValueError(f"recipe field 'image_size' must be a positive integer or None, "
-                             f'got {self.image_size!r}')
-        if not self.name or any(c in self.name for c in ' /\\'):
-            raise ValueError(f"recipe field 'name' must be non-empty without spaces or slashes, "
-                             f'got {self.name!r}')
-
-    @classmethod
-    def nb201(cls, seed: int = 0) -> 'Recipe':
-        r"""NAS-Bench-201's protocol: C=16, N=5, 200 epochs, batch 256, CIFAR crop/flip."""
-        return cls(name='nb201', C=16, N=5, epochs=200, batch_size=256, image_size=32,
-                   augment=True, seed=seed)
-
-    @classmethod
-    def reduced(cls, seed: int = 0) -> 'Recipe':
-        r"""A cheap proxy for labelling many cells on small tasks: C=8, N=1, 15 epochs,
-        batch 64, no augmentation."""
-        return cls(name='reduced', C=8, N=1, epochs=15, batch_size=64, seed=seed)
-
-    @classmethod
-    def mini(cls, seed: int = 0) -> 'Recipe':
-        r"""The embedded database's recipe (``docs/embedded.md``): C=8, N=1, 6 epochs,
-        batch 32, peak learning rate 0.05, 12x12 images, no augmentation -- about a second
-        of one CPU core per cell on a 15-class task of 48 training images per class."""
-        return cls(name='mini', C=8, N=1, epochs=6, batch_size=32, lr=0.05, image_size=12,
-                   seed=seed)
-
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Dict[str, Any]) -> 'Recipe':
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown recipe field(s): {', '.join(unknown)}")
-        return cls(**values)
-
-    @property
-    def recipe_id(self) -> str:
-        r"""``<name>-<8 hex digits>``: the digits hash every field but the name, so equal
-        settings give equal ids across runs and machines."""
-        fields = {k: v for k, v in self.to_dict().items() if k != 'name'}
-        digest = hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-        return f'{self.name}-{digest[:8]}'
-
-
-@dataclass
-class TrainResult:
-    r"""Outcome of :func:`train_and_evaluate`.
-
-    Attributes:
-        accuracy (float): test accuracy in percent.
-        train_accuracy (float): accuracy in percent on the training batches of the last
-            epoch (with augmentation, while training).
-        train_loss (float): mean cross-entropy of the last epoch.
-        wall_time (float): seconds for training and evaluation.
-        epochs (int): epochs trained.
-        recipe_id (str): :attr:`Recipe.recipe_id`.
-        num_params (int): parameters of the network.
-        model (torch.nn.Module): the trained network (in eval mode).
-    """
-    accuracy: float
-    train_accuracy: float
-    train_loss: float
-    wall_time: float
-    epochs: int
-    recipe_id: str
-    num_params: int
-    model: Optional[nn.Module] = field(default=None, repr=False, compare=False)
+from d2a.nets.recipe import Recipe, TrainResult
 
 
 def _check_data(x: Tensor, y: Tensor, what: str) -> None:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from d2a.evaluate import BenchmarkTable, evaluate_arch
+from d2a.benchmark import BenchmarkTable, evaluate_arch
 from d2a.graphs.nb201 import index_to_arch
 
 SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'nb201' / 'accuracy.csv'

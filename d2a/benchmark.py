@@ -1,8 +1,11 @@
-r"""Look up an architecture in a benchmark table: its accuracy, rank and percentile.
+r"""Benchmark tables: CSV files of one value per (architecture, column), and the look-up of
+an architecture's accuracy, rank and percentile (``d2a evaluate``).
 
-A benchmark table is a CSV file with a header ``index, arch, <dataset>, <dataset>, ...``
-(the format of NAS-Bench-201's accuracy table): one row per architecture, keyed by its
-canonical string, and one accuracy column per dataset.
+A benchmark table has a header ``index, arch, <column>, <column>, ...``: one row per
+architecture, keyed by its canonical string, and one numeric column per dataset (NAS-Bench-201's
+accuracy table) or per device (HELP's latency table, milliseconds). :func:`read_table` is the
+one reader of that format -- for ``d2a evaluate``, the search's latency constraint and the
+importers of ``d2a db import``. An empty cell is a missing value (``nan``).
 """
 from __future__ import annotations
 
@@ -11,11 +14,12 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from d2a.graphs import get_space
+from d2a.graphs.space import get_space
+from d2a.utils.atomic import PathLike
 
 
 @dataclass
@@ -58,48 +62,66 @@ class Evaluation:
         ])
 
 
+def read_table(path: PathLike, what: str = 'benchmark table'
+               ) -> Tuple[List[str], List[str], np.ndarray]:
+    r"""``(archs, columns, values)`` of a benchmark CSV file: the ``arch`` column, the names of
+    the numeric columns (an ``index`` column is ignored) and a ``[len(archs), len(columns)]``
+    ``float64`` array with ``nan`` for empty cells.
+
+    Raises :class:`FileNotFoundError` for a missing file and :class:`ValueError` naming the
+    file, line and column of what is wrong (``what`` names the table in messages).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'{what} {path} does not exist')
+    with path.open(newline='', encoding='utf-8') as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f'{what} {path} is empty')
+        if 'arch' not in header:
+            raise ValueError(f"{what} {path} has no 'arch' column (header: {', '.join(header)})")
+        arch_col = header.index('arch')
+        columns = [(i, h) for i, h in enumerate(header) if i != arch_col and h != 'index']
+        archs: List[str] = []
+        values: List[List[float]] = []
+        for line, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise ValueError(f'{what} {path}, line {line}: {len(row)} fields, header has '
+                                 f'{len(header)}')
+            archs.append(row[arch_col])
+            values.append([_number(row[i], path, line, h, what) for i, h in columns])
+    array = np.asarray(values, dtype=np.float64).reshape(len(archs), len(columns))
+    return archs, [h for _, h in columns], array
+
+
+def _number(text: str, path: Path, line: int, column: str, what: str) -> float:
+    if text == '':
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f'{what} {path}, line {line}, column {column!r}: {text!r} is not a '
+                         'number') from None
+
+
 class BenchmarkTable:
-    r"""An accuracy table read from a CSV file (see the module docstring).
+    r"""A benchmark table read from a CSV file (see the module docstring).
 
     Args:
         path (str or Path): the CSV file.
         space (str): the search space whose strings the ``arch`` column holds; strings are
             validated (and, for a misspelled one, the parser's message is shown).
     """
-    def __init__(self, path: Union[str, Path], space: str = 'nb201') -> None:
+    def __init__(self, path: PathLike, space: str = 'nb201') -> None:
         self.path = Path(path)
         self.space = get_space(space)
-        if not self.path.is_file():
-            raise FileNotFoundError(f'benchmark table {self.path} does not exist')
-        with self.path.open(newline='', encoding='utf-8') as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if not header or 'arch' not in header:
-                raise ValueError(f"benchmark table {self.path} needs a header with an 'arch' "
-                                 f'column, got {header}')
-            arch_col = header.index('arch')
-            self.columns: List[str] = [h for i, h in enumerate(header)
-                                       if i != arch_col and h != 'index']
-            col_ids = [header.index(c) for c in self.columns]
-            archs: List[str] = []
-            values: List[List[float]] = []
-            for line, row in enumerate(reader, start=2):
-                if not row:
-                    continue
-                if len(row) != len(header):
-                    raise ValueError(f'benchmark table {self.path} line {line}: {len(row)} fields, '
-                                     f'header has {len(header)}')
-                archs.append(row[arch_col])
-                try:
-                    values.append([float(row[i]) if row[i] != '' else math.nan for i in col_ids])
-                except ValueError:
-                    raise ValueError(f'benchmark table {self.path} line {line}: a value is not a '
-                                     f'number: {row}') from None
-        if not archs:
+        self.archs, self.columns, self.values = read_table(self.path)
+        if not self.archs:
             raise ValueError(f'benchmark table {self.path} has no rows')
-        self.archs = archs
-        self.values = np.asarray(values, dtype=np.float64).reshape(len(archs), len(self.columns))
-        self._row: Dict[str, int] = {a: i for i, a in enumerate(archs)}
+        self._row: Dict[str, int] = {a: i for i, a in enumerate(self.archs)}
 
     def __len__(self) -> int:
         return len(self.archs)
@@ -140,7 +162,7 @@ class BenchmarkTable:
                           best_accuracy=float(known.max()))
 
 
-def evaluate_arch(arch: str, benchmark: Union[str, Path], dataset: str,
+def evaluate_arch(arch: str, benchmark: PathLike, dataset: str,
                   space: str = 'nb201') -> Evaluation:
     r"""Looks ``arch`` up in the benchmark CSV file ``benchmark`` (column ``dataset``)."""
     return BenchmarkTable(benchmark, space=space).evaluate(arch, dataset)
