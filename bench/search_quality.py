@@ -80,7 +80,7 @@ class TrueAccuracy:
     def __init__(self, db: Any, recipe: Any, recipe_id: str, data: Dict[str, Any],
                  seed: int, cache_path: Optional[Path], device: str = 'cpu') -> None:
         from d2a.graphs import get_space
-        from d2a.labeling import TaskImages
+        from d2a.pipeline.label import TaskImages
         self.db, self.recipe, self.recipe_id, self.seed = db, recipe, recipe_id, seed
         self.space = get_space('nb201')
         self.images = TaskImages(db, data.get('test_fraction', 0.25),
@@ -128,7 +128,7 @@ class TrueAccuracy:
 def naswot_pick(task_name: str, truth: TrueAccuracy, num: int, seed: int,
                 batch_size: int) -> str:
     r"""The best NASWOT-scored cell among ``num`` distinct cells drawn uniformly."""
-    from d2a.labeling import sample_architectures
+    from d2a.pipeline.label import sample_architectures
     from d2a.zero_cost import naswot_nb201
     task = truth.db.task(task_name)
     train_x, _, _, _ = truth.images.split(task)
@@ -145,7 +145,7 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
     from tqdm.auto import tqdm
 
     from d2a.db import MetaDatabase
-    from d2a.embedded import read_split
+    from d2a.pipeline.embedded import read_split
     from d2a.graphs import get_space
     from d2a.nets.recipe import Recipe
     from d2a.search import dataset_features, load_models, rank_candidates, search
@@ -153,7 +153,7 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
     db_path = Path(args.db)
     if not db_path.is_file():
         raise FileNotFoundError(f'meta-database {db_path} does not exist (build it with '
-                                'python -m d2a.embedded, see docs/embedded.md)')
+                                'd2a embedded, see docs/embedded.md)')
     db = MetaDatabase.open(db_path)
     split = read_split(db)
     recipes = db.recipes()
@@ -259,7 +259,7 @@ def format_summary(result: Dict[str, Any], markdown: bool = False) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from d2a.embedded import DEFAULT_DATABASE
+    from d2a.utils.paths import DEFAULT_DATABASE
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--db', default=str(DEFAULT_DATABASE), help='the meta-database')

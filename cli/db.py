@@ -106,7 +106,7 @@ def _classes_per_task(text: str) -> Any:
 
 def run_build(args: argparse.Namespace) -> int:
     from d2a.datasets.source import parse_source
-    from d2a.db.build import build_database
+    from d2a.pipeline.build import build_database
     sources = [parse_source(s) for s in args.source]
     summary = build_database(
         args.output, sources, args.extractor, _key_values(args.extractor_config, '--extractor-config'),
@@ -173,7 +173,7 @@ def parse_shard(text: Optional[str]) -> Optional[Tuple[int, int]]:
         i, n = (int(v) for v in text.split('/'))
     except ValueError:
         raise CLIError(f'--shard must be I/N, got {text!r}') from None
-    from d2a.labeling import check_shard
+    from d2a.pipeline.label import check_shard
     return check_shard((i, n))
 
 
@@ -191,8 +191,8 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
 
 
 def run_label(args: argparse.Namespace) -> int:
-    from d2a.db.merge import merge
-    from d2a.labeling import label, shard_from_env
+    from d2a.pipeline.label import label, shard_from_env
+    from d2a.pipeline.merge import merge
     shard = parse_shard(args.shard)
     effective = shard or shard_from_env()
     out = label(args.db, args.space, args.tasks, args.archs_per_task, recipe_from_args(args),
@@ -245,15 +245,15 @@ def _add_import(dsub: argparse._SubParsersAction) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from d2a.datasets import importers, metad2a
     from d2a.db.database import MetaDatabase
+    from d2a.pipeline.importers import metad2a, nb201
     db = MetaDatabase.open(args.db, 'a') if Path(args.db).exists() else MetaDatabase.create(args.db)
     bench_split = args.split or 'meta-test'
     with db:
         if args.kind == 'nb201-accuracy':
-            n, what = importers.import_nb201_accuracy(db, args.file, args.datasets, bench_split), 'results'
+            n, what = nb201.import_nb201_accuracy(db, args.file, args.datasets, bench_split), 'results'
         elif args.kind == 'help-latency':
-            n, what = importers.import_help_latency(db, args.file, args.devices), 'latency rows'
+            n, what = nb201.import_help_latency(db, args.file, args.devices), 'latency rows'
         elif args.kind == 'metad2a-bylabel':
             n, what = metad2a.import_bylabel(db, args.file, args.source), 'classes'
         elif args.kind == 'metad2a-tasks':
@@ -267,8 +267,8 @@ def run_import(args: argparse.Namespace) -> int:
             if args.kind == 'metad2a-nasbench201':
                 n = metad2a.import_nasbench201(db, args.file, args.datasets, bench_split)
             else:
-                n = importers.import_nb201_api(db, args.file, args.datasets, args.api,
-                                               split=bench_split, progress=sys.stderr.isatty())
+                n = nb201.import_nb201_api(db, args.file, args.datasets, args.api,
+                                           split=bench_split, progress=sys.stderr.isatty())
             what = 'results'
     print(f'imported {n} {what} from {args.file} into {args.db}')
     return 0
@@ -290,7 +290,7 @@ def _add_merge(dsub: argparse._SubParsersAction) -> None:
 
 
 def run_merge(args: argparse.Namespace) -> int:
-    from d2a.db.merge import merge
+    from d2a.pipeline.merge import merge
     counts = merge(args.output, args.inputs)
     if args.delete_inputs:
         for path in args.inputs:

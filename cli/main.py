@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     'd2a.cli.train_arch',
     'd2a.cli.plot',
     'd2a.cli.db',
+    'd2a.cli.embedded',
 ]
 
 

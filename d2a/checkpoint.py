@@ -30,6 +30,7 @@ from torch import Tensor
 
 from d2a import __version__
 from d2a.utils.atomic import atomic_path
+from d2a.utils.paths import checkpoint_path
 
 #: Version of the checkpoint layout; a file with another version is refused.
 SCHEMA_VERSION: int = 1
@@ -59,12 +60,12 @@ class Checkpoint:
 
 def best_path(directory: Union[str, Path], kind: str) -> Path:
     r"""Path of the best ``kind`` checkpoint in ``directory``."""
-    return Path(directory) / f'{kind}.pt'
+    return checkpoint_path(directory, kind)
 
 
 def last_path(directory: Union[str, Path], kind: str) -> Path:
     r"""Path of the resumable last-epoch ``kind`` checkpoint in ``directory``."""
-    return Path(directory) / f'{kind}.last.pt'
+    return checkpoint_path(directory, kind, last=True)
 
 
 def to_plain(obj: Any, where: str = 'checkpoint') -> Any:

@@ -1,4 +1,5 @@
-r"""Raw image sources, task sampling and importers for the meta-database (``d2a.datasets``)."""
+r"""Raw image sources and task sampling (``d2a.datasets``): the ground floor, below the
+meta-database."""
 from d2a.datasets.source import (ImageSet, ImageSource, list_sources, open_source, parse_source,
                                  register_source, source_from_spec)
 from d2a.datasets.folder import ImageFolder

@@ -3,7 +3,7 @@ import json
 
 from d2a.checkpoint import load_checkpoint
 from d2a.db import MetaDatabase
-from d2a.embedded import CHECKPOINT_FILES, DEFAULT_DATABASE, SCALES, read_split
+from d2a.pipeline.embedded import CHECKPOINT_FILES, DEFAULT_DATABASE, SCALES, read_split
 from d2a.search import DEFAULT_CHECKPOINT_DIR, search
 
 

@@ -4,7 +4,7 @@ import torch
 
 from d2a.datasets import DigitsSource, NpzSource
 from d2a.db import MetaDatabase
-from d2a.db.build import build_database, dataset_features
+from d2a.pipeline.build import build_database, source_features_like_db
 from d2a.features import image_features, load_extractor_from_db
 
 
@@ -42,7 +42,7 @@ def test_build(tmp_path, npz_source, extractor, config):
         feats = image_features(ex, images.class_images('dog'), info['mean'], info['std'])
         np.testing.assert_allclose(feats, db.features('pets', 'dog'), rtol=1e-4, atol=1e-5)
     # ... and so does the one call a search makes for a new dataset
-    new = dataset_features(path, f'npz:{npz_source.path},images=x,labels=y', device='cpu')
+    new = source_features_like_db(path, f'npz:{npz_source.path},images=x,labels=y', device='cpu')
     assert list(new) == ['cat', 'dog', 'eel', 'fox']
     with MetaDatabase.open(path) as db:
         for cls, feats in new.items():

@@ -5,11 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from d2a.cli.main import main
 from d2a.db import MetaDatabase
-from d2a.embedded import (CHECKPOINT_FILES, DB_NAME, SCALES, Build, CellSubset, anchor_cells,
-                          format_cpu_table, main, read_split)
+from d2a.pipeline.embedded import (CHECKPOINT_FILES, DB_NAME, SCALES, Build, CellSubset,
+                                   anchor_cells, format_cpu_table, read_split)
 
-BENCH = Path(__file__).resolve().parent.parent / 'bench'
+BENCH = Path(__file__).resolve().parents[2] / 'bench'
 
 
 @pytest.fixture(scope='module')
@@ -105,7 +106,7 @@ def test_train_options_merge_shared_and_per_model_entries():
 def test_tiny_scale_is_never_installed_into_the_package(tmp_path):
     with pytest.raises(ValueError, match='only the'):
         Build(tmp_path, 'tiny')
-    assert main(['--workdir', str(tmp_path), '--scale', 'tiny']) == 1
+    assert main(['embedded', '--workdir', str(tmp_path), '--scale', 'tiny']) == 1
 
 
 def test_cell_subset_samples_only_its_cells():

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from d2a.datasets.metad2a import (IGraphStandIn, graph_to_arch, import_bylabel, import_nasbench201,
-                                  import_pairs, import_task_list, load_pt)
+from d2a.pipeline.importers.metad2a import (IGraphStandIn, graph_to_arch, import_bylabel,
+                                           import_nasbench201, import_pairs, import_task_list,
+                                           load_pt)
 from d2a.db import MetaDatabase
 
 A = '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'

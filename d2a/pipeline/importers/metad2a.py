@@ -30,7 +30,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from d2a.datasets.tasks import Task
-from d2a.db.database import MetaDatabase, PathLike, ResultRow
+from d2a.db.database import MetaDatabase, ResultRow
+from d2a.utils.atomic import PathLike
 
 #: Recipe id of results imported from MetaD2A's pair files (its own training protocol).
 METAD2A_RECIPE = 'metad2a'
@@ -276,7 +277,7 @@ def import_nasbench201(db: MetaDatabase, path: PathLike, datasets: Iterable[str]
                        split: str = 'meta-test') -> int:
     r"""Imports MetaD2A's ``nasbench201.pt`` test accuracies of ``datasets`` as results of the
     NB201 benchmark recipe (tasks named after the datasets). Returns rows added."""
-    from d2a.datasets.importers import NB201_RECIPE, _benchmark_tasks, _nb201_recipe_fields
+    from d2a.pipeline.importers.nb201 import NB201_RECIPE, _benchmark_tasks, _nb201_recipe_fields
     path = Path(path)
     data = load_pt(path)
     try:

@@ -1,4 +1,5 @@
-r"""Building a meta-database from raw image sources: images -> features -> tasks."""
+r"""Building a meta-database from raw image sources: images -> features -> tasks
+(``d2a db build``), and the features of a new dataset computed the way a database's were."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,7 +11,8 @@ import torch
 
 from d2a.datasets.source import ImageSet, ImageSource
 from d2a.datasets.tasks import Task, sample_tasks, whole_source_task
-from d2a.db.database import MetaDatabase, PathLike
+from d2a.db.database import MetaDatabase
+from d2a.utils.atomic import PathLike
 from d2a.features.extractor import (FeatureExtractor, channel_stats, create_extractor,
                                     extract_features, extractor_to_bytes, images_to_tensor,
                                     load_extractor, load_extractor_file)
@@ -56,9 +58,10 @@ def add_source_features(db: MetaDatabase, loaded: LoadedSource, extractor: Featu
         db.add_class_features(loaded.name, cls, feats)
 
 
-def dataset_features(db: Union[MetaDatabase, PathLike], source: Union[ImageSource, str],
-                     batch_size: int = 256, device: Optional[Union[str, torch.device]] = None,
-                     progress: bool = False) -> Dict[str, np.ndarray]:
+def source_features_like_db(db: Union[MetaDatabase, PathLike],
+                            source: Union[ImageSource, str], batch_size: int = 256,
+                            device: Optional[Union[str, torch.device]] = None,
+                            progress: bool = False) -> Dict[str, np.ndarray]:
     r"""Features of a new dataset computed exactly as the database's: the extractor rebuilt
     from the database's metadata (name, config, embedded weights), images resized to its
     ``image_size`` and normalised by the dataset's own channel statistics.

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Sequence
 
-from d2a.db.database import MetaDatabase, PathLike
+from d2a.db.database import MetaDatabase
+from d2a.utils.atomic import PathLike
 
 
 def copy_into(dst: MetaDatabase, src: MetaDatabase) -> Dict[str, int]:

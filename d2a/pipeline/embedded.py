@@ -1,7 +1,7 @@
 r"""The embedded default: d2a's own mini meta-database and checkpoints, built end to end.
 
-``python -m d2a.embedded`` (or ``scripts/build_embedded.sh``) runs the whole build in a work
-folder, one resumable stage after the other (``docs/embedded.md``):
+``d2a embedded`` (or ``scripts/build_embedded.sh``) runs the whole build in a work folder,
+one resumable stage after the other (``docs/embedded.md``):
 
 1. ``extractor`` -- render the sources and pre-train the small CNN on the **meta-training
    sources only**;
@@ -13,19 +13,20 @@ folder, one resumable stage after the other (``docs/embedded.md``):
    meta-training task, for the best-on-average transfer baseline) on meta-training tasks,
    random cells on held-out tasks;
 4. ``merge`` -- the label shards into the database;
-5. ``train`` -- the predictor and the generator (in parallel when ``jobs >= 2``);
+5. ``train`` -- the predictor and the generator, each by a ``d2a train`` child process (in
+   parallel when ``jobs >= 2``);
 6. ``install`` -- the database, ``generator.pt``, ``predictor.pt`` and ``extractor.pt`` into
    the package (``d2a/data/``, ``d2a/checkpoints/``), or another folder.
 
 Every stage records its wall time and CPU time (this process and its children) in
 ``<workdir>/state.json``; a rerun skips finished stages, and an interrupted stage continues
 where it stopped: labelling shards are rewritten after every cell (see
-:mod:`d2a.labeling`), leftover shards are merged before new work is dealt, and training
-resumes from its last epoch.
+:mod:`d2a.pipeline.label`), leftover shards are merged before new work is dealt, and
+training resumes from its last epoch. The build runs the meta-training through the ``d2a
+train`` command and never imports :mod:`d2a.training` itself.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -39,16 +40,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from d2a.utils.atomic import atomic_path, atomic_write
+from d2a.config import save_config
 from d2a.nets.recipe import Recipe
+from d2a.utils.atomic import atomic_path, atomic_write
+from d2a.utils.paths import (CHECKPOINT_FILES, DB_NAME, DEFAULT_DATABASE, PACKAGE_DIR,
+                             checkpoint_path)
 
-#: Where the installed database and checkpoints live inside the package.
-PACKAGE_DIR = Path(__file__).resolve().parent
-#: The shipped mini meta-database.
-DEFAULT_DATABASE = PACKAGE_DIR / 'data' / 'mini_nb201.h5'
-DB_NAME = 'mini_nb201.h5'
+__all__ = ['Build', 'Scale', 'SCALES', 'STAGES', 'CellSubset', 'anchor_cells', 'read_split',
+           'format_cpu_table', 'DEFAULT_DATABASE', 'DB_NAME', 'CHECKPOINT_FILES']
+
 STAGES = ('extractor', 'database', 'label', 'merge', 'train', 'install')
-CHECKPOINT_FILES = ('generator.pt', 'predictor.pt', 'extractor.pt')
+#: The models the train stage makes, in the order the workers start.
+KINDS = ('predictor', 'generator')
 #: Root attribute of the database holding the source split (JSON).
 SPLIT_ATTR = 'source_split'
 
@@ -76,8 +79,8 @@ class Scale:
         test_fraction (float): held-out images of each class for the cell's test accuracy.
         extractor_channels (int): feature size of the small CNN.
         pretrain_epochs (int): its pre-training epochs.
-        train (dict): :class:`~d2a.training.trainer.TrainConfig` options shared by the
-            predictor and the generator; its ``'predictor'`` and ``'generator'`` entries
+        train (dict): options of ``d2a train`` (:class:`~d2a.training.config.TrainConfig`)
+            shared by the predictor and the generator; its ``'predictor'`` and ``'generator'`` entries
             (dicts) override them per model. Changing them retrains without relabelling.
         model_args (dict): ``{'predictor': {...}, 'generator': {...}}`` model size overrides
             (default: MetaD2A's sizes).
@@ -110,8 +113,8 @@ class Scale:
         return json.loads(json.dumps(out))  # tuples -> lists, as read back from JSON
 
     def train_options(self, kind: str) -> Dict[str, Any]:
-        r"""The :class:`~d2a.training.trainer.TrainConfig` options of ``kind``: the shared
-        entries of :attr:`train` updated by its ``'predictor'`` or ``'generator'`` entry."""
+        r"""The ``d2a train`` options of ``kind``: the shared entries of :attr:`train`
+        updated by its ``'predictor'`` or ``'generator'`` entry."""
         out = {k: v for k, v in self.train.items() if k not in ('predictor', 'generator')}
         out.update(self.train.get(kind, {}))
         return out
@@ -206,7 +209,7 @@ def anchor_cells(scale: Scale) -> List[str]:
     r"""The cells labelled on every meta-training task: stratified by parameter count, so
     that small and large cells are all represented."""
     from d2a.graphs import get_space
-    from d2a.labeling import sample_architectures
+    from d2a.pipeline.label import sample_architectures
     proxy = {'C': scale.recipe.C, 'N': scale.recipe.N, 'in_channels': 1,
              'num_classes': scale.classes_per_task[1]}
     return sample_architectures(get_space('nb201'), 'anchors', scale.anchors, scale.seed,
@@ -317,13 +320,13 @@ class Build:
         return state
 
     def _render(self) -> Tuple[List[Any], List[Any]]:
-        from d2a.db.build import load_source
+        from d2a.pipeline.build import load_source
         train, held = self.scale.sources()
         return ([load_source(s, self.scale.image_size) for s in train],
                 [load_source(s, self.scale.image_size) for s in held])
 
     def stage_extractor(self) -> None:
-        from d2a.db.build import make_extractor
+        from d2a.pipeline.build import make_extractor
         from d2a.features import save_extractor
         train, _ = self._render()
         ex = make_extractor('small_cnn', train, {'in_channels': 1,
@@ -335,7 +338,7 @@ class Build:
     def stage_database(self) -> None:
         from d2a.datasets.tasks import sample_tasks, whole_source_task
         from d2a.db import MetaDatabase
-        from d2a.db.build import add_source_features
+        from d2a.pipeline.build import add_source_features
         from d2a.features import extractor_to_bytes, load_extractor_file
         s = self.scale
         ex = load_extractor_file(self.workdir / 'extractor.pt')
@@ -364,7 +367,7 @@ class Build:
             db.h5.attrs[SPLIT_ATTR] = json.dumps(split)
 
     def label_recipe(self) -> Tuple[str, Dict[str, Any]]:
-        from d2a.labeling import label_recipe
+        from d2a.pipeline.label import label_recipe
         return label_recipe(self.scale.recipe, self.scale.test_fraction,
                             self.scale.images_per_class)
 
@@ -377,7 +380,7 @@ class Build:
 
     def label_shard(self, shard: Tuple[int, int]) -> None:
         r"""Labels shard ``shard = (i, N)`` of every labelling call (a worker's job)."""
-        from d2a.labeling import label, shard_path
+        from d2a.pipeline.label import label, shard_path
         for job in self.label_jobs():
             space = CellSubset(anchor_cells(self.scale)) if job['space'] == 'anchors' else 'nb201'
             label(self.db_path, space, None, job['archs_per_task'], self.scale.recipe,
@@ -389,7 +392,7 @@ class Build:
     def merge_shards(self) -> int:
         r"""Merges every label shard file next to the database into it and deletes them;
         returns the number of new results."""
-        from d2a.db.merge import merge
+        from d2a.pipeline.merge import merge
         shards = sorted(self.workdir.glob(f'{self.db_path.stem}.label-*of*.h5'))
         if not shards:
             return 0
@@ -398,12 +401,44 @@ class Build:
             p.unlink()
         return added
 
-    def _spawn(self, worker: str) -> subprocess.Popen:
-        env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-        env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-        cmd = [sys.executable, '-m', 'd2a.embedded', '--workdir', str(self.workdir),
-               '--scale', self.scale.name, '--no-install', '--worker', worker] + \
+    def worker_command(self, worker: str) -> List[str]:
+        r"""The command line of a worker: ``d2a embedded --worker label:I/N`` for a labelling
+        shard, ``d2a train KIND --config FILE`` (resuming an interrupted run) for a model."""
+        kind, what = self._parse_worker(worker)
+        cmd = [sys.executable, '-m', 'd2a.cli.main']
+        if kind == 'train':
+            config = self.workdir / f'train-{what}.yaml'
+            save_config(self.train_config(what), config)
+            resume = checkpoint_path(self.run_dir, what, last=True).exists()
+            return cmd + ['train', what, '--config', str(config),
+                          '--resume' if resume else '--overwrite']
+        return cmd + ['embedded', '--workdir', str(self.workdir), '--scale', self.scale.name,
+                      '--no-install', '--worker', worker] + \
             (['--device', self.device] if self.device else [])
+
+    def _parse_worker(self, worker: str) -> Tuple[str, str]:
+        kind, _, what = worker.partition(':')
+        if kind == 'label':
+            try:
+                i, n = (int(v) for v in what.split('/'))
+            except ValueError:
+                raise ValueError(f"worker {worker!r}: expected 'label:I/N'") from None
+            return kind, what
+        if kind == 'train' and what in KINDS:
+            return kind, what
+        raise ValueError(f"unknown worker {worker!r} (label:I/N or train:predictor|generator)")
+
+    def _spawn(self, worker: str, to_log: bool = True,
+               one_thread: bool = True) -> subprocess.Popen:
+        r"""Starts a worker as a child process, its output in its log file (or this
+        process's output), with one torch thread unless ``one_thread`` is false."""
+        env = dict(os.environ)
+        if one_thread:
+            env.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+        env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+        cmd = self.worker_command(worker)
+        if not to_log:
+            return subprocess.Popen(cmd, env=env)
         out = open(self._log(worker), 'a')
         try:
             return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -415,41 +450,44 @@ class Build:
         return self.workdir / 'logs' / (worker.replace(':', '-').replace('/', 'of') + '.log')
 
     def run_worker(self, worker: str) -> None:
-        r"""Does one worker's job: ``'label:I/N'`` (a labelling shard) or ``'train:KIND'``."""
-        kind, _, what = worker.partition(':')
+        r"""Does one worker's job: ``'label:I/N'`` (a labelling shard, in this process) or
+        ``'train:KIND'`` (a ``d2a train`` child process, waited for)."""
+        kind, what = self._parse_worker(worker)
         if kind == 'label':
-            try:
-                i, n = (int(v) for v in what.split('/'))
-            except ValueError:
-                raise ValueError(f"worker {worker!r}: expected 'label:I/N'") from None
+            i, n = (int(v) for v in what.split('/'))
             self.label_shard((i, n))
-        elif kind == 'train' and what in ('predictor', 'generator'):
-            self.train_kind(what)
         else:
-            raise ValueError(f"unknown worker {worker!r} (label:I/N or train:predictor|generator)")
+            self._wait([(self._spawn(worker, to_log=False, one_thread=False), worker)])
 
     def _parallel(self, workers: Sequence[str]) -> None:
-        r"""Runs the first worker in this process (one thread) and the others as child
-        processes at the same time."""
+        r"""Runs the workers at the same time: the first one in this process (one thread)
+        when it labels, else as a child process writing to this process's output; the others
+        as child processes writing to their logs."""
         import torch
-        procs = [(self._spawn(w), w) for w in workers[1:]]
+        first = workers[0] if workers else None
+        inline = first if first is not None and first.startswith('label:') else None
+        procs = [(self._spawn(w, to_log=w != first), w) for w in workers if w != inline]
         threads = torch.get_num_threads()
         try:
             torch.set_num_threads(1)
-            if workers:
-                self.run_worker(workers[0])
-            failed = [w for p, w in procs if p.wait() != 0]
+            if inline is not None:
+                self.run_worker(inline)
         except BaseException:
-            for p, _ in procs:  # interrupted: stop the workers we started
-                p.terminate()
-            for p, _ in procs:
-                p.wait()
+            _stop(procs)
             raise
         finally:
             torch.set_num_threads(threads)
+        self._wait(procs)
+
+    def _wait(self, procs: Sequence[Tuple[subprocess.Popen, str]]) -> None:
+        try:
+            failed = [w for p, w in procs if p.wait() != 0]
+        except BaseException:
+            _stop(procs)
+            raise
         if failed:
-            raise RuntimeError('worker(s) failed; see '
-                               + ', '.join(str(self._log(w)) for w in failed))
+            raise RuntimeError('worker(s) failed: ' + ', '.join(
+                f'{w} (see {self._log(w)})' if self._log(w).exists() else w for w in failed))
 
     def stage_label(self) -> None:
         # Shards of an interrupted run (possibly with another number of jobs) first.
@@ -465,24 +503,16 @@ class Build:
               f"{info['num_tasks']['meta-train']} meta-train and "
               f"{info['num_tasks']['meta-test']} meta-test tasks", flush=True)
 
-    def train_config(self, kind: str) -> Any:
-        from d2a.training.trainer import TrainConfig
-        return TrainConfig(kind=kind, db=str(self.db_path.resolve()),
-                           out=str(self.run_dir.resolve()), recipe=self.label_recipe()[0],
-                           device=self.device or 'auto', progress=self.progress,
-                           seed=self.scale.seed,
-                           model_args=dict(self.scale.model_args.get(kind, {})),
-                           **self.scale.train_options(kind))
-
-    def train_kind(self, kind: str) -> None:
-        r"""Trains (or resumes) the predictor or the generator (a worker's job)."""
-        from d2a.checkpoint import last_path
-        from d2a.training.trainer import train
-        resume = last_path(self.run_dir, kind).exists()
-        train(self.train_config(kind), resume=resume, overwrite=not resume)
+    def train_config(self, kind: str) -> Dict[str, Any]:
+        r"""The options of ``d2a train KIND`` for the build's database and run folder."""
+        return {'db': str(self.db_path.resolve()), 'out': str(self.run_dir.resolve()),
+                'recipe': self.label_recipe()[0], 'device': self.device or 'auto',
+                'progress': self.progress, 'seed': self.scale.seed,
+                'model_args': dict(self.scale.model_args.get(kind, {})),
+                **self.scale.train_options(kind)}
 
     def stage_train(self) -> None:
-        workers = ['train:predictor', 'train:generator']
+        workers = [f'train:{kind}' for kind in KINDS]
         if self.jobs >= 2:
             self._parallel(workers)
         else:
@@ -521,42 +551,9 @@ def format_cpu_table(state: Dict[str, Any]) -> str:
     return '\n'.join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog='python -m d2a.embedded',
-        description='Build the embedded mini meta-database and checkpoints (docs/embedded.md). '
-                    'Rerun the same command after an interruption to continue.')
-    p.add_argument('--workdir', default='embedded-build', help='folder of the build')
-    p.add_argument('--scale', default='full', choices=sorted(SCALES),
-                   help='full: the shipped build; tiny: a quick test of the pipeline')
-    p.add_argument('--jobs', type=int, default=2, help='processes for labelling and training')
-    p.add_argument('--device', default=None,
-                   help='torch device (default: CUDA when available, else CPU)')
-    p.add_argument('--install-dir', default=None,
-                   help='copy the results there (default: the package, full scale only)')
-    p.add_argument('--no-install', action='store_true', help='skip the install stage')
-    p.add_argument('--stages', nargs='+', default=None, choices=STAGES,
-                   help='run only these stages (default: every unfinished one)')
-    p.add_argument('--worker', default=None, help=argparse.SUPPRESS)
-    return p
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        build = Build(args.workdir, args.scale, args.jobs, args.device, args.install_dir,
-                      not args.no_install, progress=sys.stderr.isatty())
-        if args.worker:
-            import torch
-            torch.set_num_threads(1)
-            build.run_worker(args.worker)
-            return 0
-        build.run(args.stages)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())
+def _stop(procs: Sequence[Tuple[subprocess.Popen, str]]) -> None:
+    # Interrupted: stop the workers this process started.
+    for p, _ in procs:
+        p.terminate()
+    for p, _ in procs:
+        p.wait()

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from d2a.datasets.tasks import Task
-from d2a.db import MetaDatabase, ResultRow, merge
+from d2a.db import MetaDatabase, ResultRow
+from d2a.pipeline.merge import merge
 
 ARCH = '|skip_connect~0|+|none~0|none~1|+|nor_conv_1x1~0|nor_conv_1x1~1|skip_connect~2|'
 

@@ -14,7 +14,7 @@ permutation per (task, class), so every architecture of a task sees the same spl
 ``num_shards`` shards (``shard=(i, N)``, or ``RANK``/``WORLD_SIZE`` under ``torchrun``).
 Each shard writes its own small database file (:func:`shard_path`), atomically rewritten
 after every result, so a killed run loses at most the training in progress; the same call
-skips what that file or the main database already holds. :func:`d2a.db.merge` combines the
+skips what that file or the main database already holds. :func:`d2a.pipeline.merge.merge` combines the
 shards into the main database without duplicates.
 """
 from __future__ import annotations
@@ -34,7 +34,8 @@ import torch
 
 from d2a.datasets.source import ImageSet, source_from_spec
 from d2a.datasets.tasks import Task
-from d2a.db.database import MetaDatabase, PathLike, ResultRow
+from d2a.db.database import MetaDatabase, ResultRow
+from d2a.utils.atomic import PathLike
 from d2a.features.extractor import images_to_tensor
 
 SAMPLERS = ('uniform', 'stratified')

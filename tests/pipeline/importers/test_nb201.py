@@ -4,12 +4,12 @@ from pathlib import Path
 import pytest
 
 from d2a.benchmark import read_table
-from d2a.datasets.importers import NB201_RECIPE, import_help_latency, import_nb201_accuracy
+from d2a.pipeline.importers.nb201 import NB201_RECIPE, import_help_latency, import_nb201_accuracy
 from d2a.db import MetaDatabase
 
 A = '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
 B = '|avg_pool_3x3~0|+|none~0|none~1|+|nor_conv_1x1~0|nor_conv_1x1~1|skip_connect~2|'
-SHARED = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'nb201'
+SHARED = Path(__file__).resolve().parents[4] / 'shared' / 'data' / 'nb201'
 
 
 def test_accuracy_and_latency(tmp_path):

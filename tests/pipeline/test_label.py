@@ -11,10 +11,12 @@ import torch
 
 from d2a.cli.main import main
 from d2a.datasets import NpzSource
-from d2a.db import MetaDatabase, merge
-from d2a.db.build import build_database
+from d2a.db import MetaDatabase
 from d2a.graphs import get_space
-from d2a.labeling import TaskImages, label, sample_architectures, shard_from_env, shard_path
+from d2a.pipeline.build import build_database
+from d2a.pipeline.label import (TaskImages, label, sample_architectures, shard_from_env,
+                                shard_path)
+from d2a.pipeline.merge import merge
 from d2a.nets import Recipe
 
 RECIPE = Recipe(name='tiny', C=2, N=1, epochs=1, batch_size=16)

@@ -17,8 +17,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from d2a.benchmark import read_table
 from d2a.datasets.tasks import Task
-from d2a.db.database import MetaDatabase, PathLike, ResultRow
+from d2a.db.database import MetaDatabase, ResultRow
 from d2a.nets.recipe import Recipe
+from d2a.utils.atomic import PathLike
 
 #: Recipe id of the NB201 benchmark's own training (200 epochs, seed-averaged).
 NB201_RECIPE = 'nb201-benchmark'
