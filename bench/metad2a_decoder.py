@@ -130,7 +130,7 @@ def rank_one_at_a_time(predictor, space, archs: Sequence[str],
                        draws: Sequence[Tensor]) -> List[float]:
     r"""MetaD2A's ranking loop: each architecture on its own, as one batch of the dataset
     re-samplings ``draws`` (each ``[num_classes, num_sample, dim]``); the mean prediction."""
-    from d2a.graphs.decoder import archs_to_dense, dense_to_batch
+    from d2a.graphs.dense import archs_to_dense, dense_to_batch
     x = torch.stack(list(draws))
     out = []
     for arch in archs:

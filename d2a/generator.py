@@ -5,26 +5,20 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
-from torch.nn import Linear, Module
 from torch_geometric.data import Batch
 
-from d2a.graphs.decoder import DAGDecoder, archs_to_dense, dense_to_batch
-from d2a.graphs.space import SearchSpace, get_space
+from d2a.graphs.dense import archs_to_dense, dense_to_batch, resolve_space
+from d2a.graphs.space import SearchSpace
+from d2a.graphs.vae import GraphVAE, sample_latent
 from d2a.sets.encoders import SET_ENCODERS
 
-
-def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
-    r""":math:`\mathrm{KL}(\mathcal{N}(\mu, e^{\mathrm{logvar}}) \,\|\, \mathcal{N}(0, I))`,
-    summed over latent dimensions, one value per row ``[B]``."""
-    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(-1)
-
-
-class SetToGraphVAE(Module):
+class SetToGraphVAE(GraphVAE):
     r"""The set-to-graph generator of MetaD2A (`"Rapid Neural Architecture Search by
     Learning to Generate Graphs from Datasets" <https://arxiv.org/abs/2107.00860>`_).
 
-    A dataset encoder (:class:`~d2a.sets.HierarchicalSetEncoder`) maps the dataset to a
-    vector; two linear heads give the posterior :math:`q(z \mid D) = \mathcal{N}(\mu,
+    A :class:`~d2a.graphs.vae.GraphVAE` whose encoder is a dataset encoder
+    (:class:`~d2a.sets.HierarchicalSetEncoder`): it maps the dataset to a vector; two linear
+    heads give the posterior :math:`q(z \mid D) = \mathcal{N}(\mu,
     \mathrm{diag}(e^{\mathrm{logvar}}))`; a :class:`~d2a.graphs.decoder.DAGDecoder` models
     :math:`p(G \mid z)`. The loss is :math:`-\log p(G \mid z) + \beta\,\mathrm{KL}`, the KL
     summed over latent dimensions, both averaged over the batch.
@@ -54,39 +48,23 @@ class SetToGraphVAE(Module):
                  latent_channels: int = 56, space: Union[str, SearchSpace] = 'nb201',
                  num_heads: int = 4, num_blocks: int = 2, set_encoder: str = 'set_transformer',
                  beta: float = 0.005, constrained: bool = True):
-        super().__init__()
-        self.space = get_space(space) if isinstance(space, str) else space
+        space = resolve_space(space)
+        # Built first: the parameters are initialised in MetaD2A's order (set encoder, heads,
+        # decoder), and the state dict keeps the names 'set_encoder', 'lin_mu', 'lin_logvar',
+        # 'decoder'.
+        set_enc = SET_ENCODERS.get(set_encoder, "'set_encoder'")(
+            in_channels, hidden_channels, hidden_channels, num_heads, num_blocks)
+        super().__init__(set_enc, hidden_channels, latent_channels, space, hidden_channels,
+                         beta=beta, constrained=constrained, encoder_name='set_encoder')
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
         self.latent_channels = latent_channels
-        self.beta = beta
-        make_set = SET_ENCODERS.get(set_encoder, "'set_encoder'")
-        self.set_encoder = make_set(in_channels, hidden_channels, hidden_channels, num_heads,
-                                    num_blocks)
-        self.lin_mu = Linear(hidden_channels, latent_channels)
-        self.lin_logvar = Linear(hidden_channels, latent_channels)
-        self.decoder = DAGDecoder(latent_channels, hidden_channels, self.space.num_node_types,
-                                  self.space.max_nodes, space=self.space, constrained=constrained)
         #: Plain-data configuration; the registry sets it for named models.
         self.config: Dict[str, Any] = {}
 
-    def reset_parameters(self) -> None:
-        self.set_encoder.reset_parameters()
-        self.lin_mu.reset_parameters()
-        self.lin_logvar.reset_parameters()
-        self.decoder.reset_parameters()
-
     def encode(self, x: Tensor, class_mask: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-        r"""Posterior ``(mu, logvar)``, each ``[B, latent_channels]``."""
-        h = self.set_encoder(x, class_mask)
-        return self.lin_mu(h), self.lin_logvar(h)
-
-    def reparametrize(self, mu: Tensor, logvar: Tensor) -> Tensor:
-        r""":math:`z = \mu + \epsilon\, e^{\mathrm{logvar}/2}` in training, :math:`\mu` in
-        evaluation mode."""
-        if not self.training:
-            return mu
-        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        r"""Posterior ``(mu, logvar)`` of datasets, each ``[B, latent_channels]``."""
+        return super().encode(x, class_mask)
 
     def dense_targets(self, archs: Sequence[str]) -> Tuple[Tensor, Tensor]:
         r"""Dense ``(node_type [B, n], adj [B, n, n])`` of architecture strings (cached)."""
@@ -105,8 +83,8 @@ class SetToGraphVAE(Module):
             raise ValueError(f'{mu.size(0)} dataset(s) for {node_type.size(0)} graph(s): '
                              'give one dataset per graph')
         z = self.reparametrize(mu, logvar)
-        recon = -self.decoder.log_likelihood(z, node_type, adj).mean()
-        kl = kl_divergence(mu, logvar).mean()
+        recon = self.neg_log_likelihood(z, node_type, adj).mean()
+        kl = self.kl_loss(mu, logvar)
         return {'loss': recon + self.beta * kl, 'recon': recon, 'kl': kl}
 
     @torch.no_grad()
@@ -134,10 +112,7 @@ class SetToGraphVAE(Module):
         mu, logvar = self.encode(x, class_mask)
         mu = mu.repeat_interleave(num_samples, 0)
         logvar = logvar.repeat_interleave(num_samples, 0)
-        z = mu
-        if not use_mean:
-            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-            z = mu + eps * torch.exp(0.5 * logvar)
+        z = mu if use_mean else sample_latent(mu, logvar, generator)
         return self.decoder.sample(z, greedy=greedy, generator=generator)
 
     def sample_batch(self, x: Tensor, num_samples: int, **kwargs: Any) -> Batch:

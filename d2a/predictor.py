@@ -12,11 +12,12 @@ from torch import Tensor
 from torch.nn import Linear, Module
 from torch_geometric.data import Batch
 
-from d2a.generator import kl_divergence
-from d2a.graphs.decoder import DAGDecoder, archs_to_dense, dense_to_batch
+from d2a.graphs.dense import archs_to_dense, dense_to_batch
 from d2a.graphs.encoders import GRAPH_ENCODERS
 from d2a.graphs.space import SearchSpace, get_space
+from d2a.graphs.vae import GraphVAE, kl_divergence
 from d2a.sets.encoders import SET_ENCODERS
+
 
 class MetaPredictor(Module):
     r"""The meta-performance predictor of MetaD2A (`"Rapid Neural Architecture Search by
@@ -163,7 +164,8 @@ class MetaPredictor(Module):
                  lr: float = 1e-3, beta: float = 0.005, seed: int = 0,
                  verbose: bool = False) -> float:
         r"""Pre-trains the graph encoder as the encoder of a graph VAE on unlabelled
-        architectures (arch2vec style); the decoder and latent heads are discarded.
+        architectures (arch2vec style), through a :class:`~d2a.graphs.vae.GraphVAE` whose
+        heads and decoder are sized by :attr:`out_channels` and discarded afterwards.
 
         Returns the final epoch's mean loss.
         """
@@ -171,26 +173,22 @@ class MetaPredictor(Module):
 
         device = self.y_mean.device
         gen = torch.Generator().manual_seed(seed)
-        enc = self.graph_encoder
+        # The graph vectors (out_channels wide) are the VAE's inputs, its latent size and its
+        # decoder's width.
         width = self.out_channels
-        heads = torch.nn.ModuleDict({'mu': Linear(width, width), 'logvar': Linear(width, width)})
-        dec = DAGDecoder(width, 56, self.space.num_node_types, self.space.max_nodes,
-                         space=self.space, constrained=True)
-        heads.to(device)
-        dec.to(device)
-        params = list(enc.parameters()) + list(heads.parameters()) + list(dec.parameters())
-        opt = torch.optim.Adam(params, lr=lr)
+        vae = GraphVAE(self.graph_encoder, width, width, self.space, width, beta=beta).to(device)
+        opt = torch.optim.Adam(vae.parameters(), lr=lr)
         node_type, adj = archs_to_dense(self.space, archs)
         self.train()
+        vae.train()
         last = math.nan
         for _ in tqdm(range(epochs), desc='pretrain', disable=not verbose):
             total, count = 0.0, 0
             for idx in torch.randperm(len(archs), generator=gen).split(batch_size):
                 nt, a = node_type[idx].to(device), adj[idx].to(device)
-                h = enc(dense_to_batch(nt, a))
-                mu, logvar = heads['mu'](h), heads['logvar'](h)
-                z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-                loss = (-dec.log_likelihood(z, nt, a) + beta * kl_divergence(mu, logvar)).mean()
+                mu, logvar = vae.encode(dense_to_batch(nt, a))
+                z = vae.reparametrize(mu, logvar)
+                loss = (vae.neg_log_likelihood(z, nt, a) + beta * kl_divergence(mu, logvar)).mean()
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

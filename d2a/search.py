@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from d2a.utils.atomic import atomic_write
-from d2a.cost import LatencyTable, NB201CostModel
+from d2a.cost import LatencyTable
 
 DatasetInput = Union[str, Path, Tuple[Union[str, Path], str], Any]
 
@@ -158,14 +158,15 @@ class Constraints:
         latency_table (LatencyTable, optional): latency per architecture on one device;
             required with ``max_latency``. Architectures missing from it fail a latency
             limit.
-        cost_model (NB201CostModel, optional): parameters and FLOPs; required with
+        cost_model (CostModel, optional): parameters and FLOPs (the search space's
+            :meth:`~d2a.graphs.SearchSpace.cost_model`); required with
             ``max_params`` or ``max_flops``.
     """
     max_params: Optional[float] = None
     max_flops: Optional[float] = None
     max_latency: Optional[float] = None
     latency_table: Optional[LatencyTable] = None
-    cost_model: Optional[NB201CostModel] = None
+    cost_model: Optional[Any] = None
 
     def __post_init__(self) -> None:
         for name in ('max_params', 'max_flops', 'max_latency'):
@@ -509,8 +510,7 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
     data = dataset_features(dataset, models, dev, progress)
     timing = {'features': time.perf_counter() - t0, 'encoding': 0.0, 'generation': 0.0,
               'ranking': 0.0}
-    cost = NB201CostModel(num_classes=len(data.classes), in_channels=data.num_channels) \
-        if space.name == 'nb201' else None
+    cost = space.cost_model(num_classes=len(data.classes), in_channels=data.num_channels)
     if cost is None and (max_params is not None or max_flops is not None):
         raise ValueError(f'max_params/max_flops are not available for the {space.name} space '
                          '(no cost model)')
@@ -582,7 +582,7 @@ def rank_candidates(predictor: torch.nn.Module, space, archs: Sequence[str],
                     chunk: int = 1024) -> Tuple[List[float], List[float]]:
     r"""The predictor's mean and standard deviation over ``num_resamples`` dataset draws
     for each architecture."""
-    from d2a.graphs.decoder import archs_to_dense, dense_to_batch
+    from d2a.graphs.dense import archs_to_dense, dense_to_batch
     node_type, adj = archs_to_dense(space, archs)
     # The graphs do not change between draws: encode them once, then only the dataset.
     h = torch.cat([predictor.graph_encoder(dense_to_batch(node_type[s:s + chunk].to(device),

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from d2a.graphs import get_space
-from d2a.graphs.decoder import archs_to_dense, dense_to_batch
+from d2a.graphs.dense import archs_to_dense, dense_to_batch
 from d2a.graphs.encoders import GINEncoder
 from d2a.graphs.nb201 import parse_arch
 from d2a.registry import create_model

@@ -11,7 +11,7 @@ from metad2a_decoder import decode_one, rank_one_at_a_time, to_dense  # noqa: E4
 from predictor_nb201 import load_targets, one_hot, summarize, verdicts  # noqa: E402
 
 from d2a.graphs import get_space  # noqa: E402
-from d2a.graphs.decoder import DAGDecoder, archs_to_dense, dense_to_batch  # noqa: E402
+from d2a.graphs import DAGDecoder, archs_to_dense, dense_to_batch  # noqa: E402
 
 ZERO = '|none~0|+|none~0|none~1|+|none~0|none~1|none~2|'
 

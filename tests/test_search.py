@@ -10,7 +10,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent / 'training'))
 from d2a_tiny import build_db, class_images, one_thread, train_both, write_image_folder  # noqa
 
-from d2a.cost import NB201CostModel  # noqa: E402
+from d2a.graphs.nb201 import NB201CostModel  # noqa: E402
 from d2a.graphs import get_space  # noqa: E402
 from d2a.graphs.nb201 import format_arch  # noqa: E402
 from d2a.search import (Constraints, collect_candidates, parse_count, search)  # noqa: E402

@@ -21,7 +21,8 @@ Representations and converters
 
 A graph is valid only if the four layers of each stage carry the same depth.
 :func:`count_params` and :func:`count_flops` give the size of a sub-network in OFA's
-MobileNetV3-Large layout.
+MobileNetV3-Large layout; :class:`MBV3CostModel` (:meth:`MBV3Space.cost_model`) holds them
+for one choice of sizes.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from d2a.graphs.space import END, START, SearchSpace, register_space
+from d2a.graphs.space import END, START, CostModel, SearchSpace, register_space
 
 DEPTHS: Tuple[int, ...] = (2, 3, 4)
 KERNELS: Tuple[int, ...] = (3, 5, 7)
@@ -246,6 +247,11 @@ class MBV3Space(SearchSpace):
     def edge_mask(self) -> Tuple[Tensor, Tensor]:
         return _CHAIN.clone(), torch.zeros_like(_CHAIN)
 
+    def cost_model(self, image_size: int = 224, in_channels: int = 3, num_classes: int = 1000,
+                   width_mult: float = 1.0) -> 'MBV3CostModel':
+        r"""The :class:`MBV3CostModel` of OFA's MobileNetV3-Large layout with these sizes."""
+        return MBV3CostModel(image_size, in_channels, num_classes, width_mult)
+
 
 def sample_config(rng: Optional[random.Random] = None) -> Config:
     r"""A uniformly random OFA config dict."""
@@ -276,7 +282,8 @@ def _conv_out(size: int, stride: int) -> int:
     return (size - 1) // stride + 1
 
 
-def _stats(arch: Arch, image_size: int, num_classes: int, width_mult: float) -> Tuple[int, int]:
+def _stats(arch: Arch, image_size: int, num_classes: int, width_mult: float,
+           in_channels: int = 3) -> Tuple[int, int]:
     cfg = _as_config(arch)
     if image_size < 1:
         raise ValueError(f'image_size must be positive, got {image_size}')
@@ -307,7 +314,7 @@ def _stats(arch: Arch, image_size: int, num_classes: int, width_mult: float) -> 
         return hw
 
     hw = _conv_out(image_size, 2)
-    conv(3, w[0], 3, hw)
+    conv(in_channels, w[0], 3, hw)
     hw = mbconv(w[0], w[1], 3, 1, 1, hw, se=False)
     c = w[1]
     for s in range(NUM_STAGES):
@@ -355,3 +362,38 @@ def count_flops(arch: Arch, image_size: int = 224, num_classes: int = 1000,
     not counted. See :func:`count_params` for the layout.
     """
     return _stats(arch, image_size, num_classes, width_mult)[1]
+
+
+class MBV3CostModel(CostModel):
+    r"""Parameters and MACs of sub-networks (:func:`count_params`, :func:`count_flops`) for
+    one image size, number of image channels, classes and width multiplier.
+
+    The smallest network is the one with every stage at depth 2 and every layer at kernel 3
+    and expand ratio 3: each count grows with depth, kernel size and expand ratio.
+    """
+    def __init__(self, image_size: int = 224, in_channels: int = 3, num_classes: int = 1000,
+                 width_mult: float = 1.0) -> None:
+        self.image_size, self.in_channels = image_size, in_channels
+        self.num_classes, self.width_mult = num_classes, width_mult
+        smallest = {'ks': [KERNELS[0]] * NUM_LAYERS, 'e': [EXPANDS[0]] * NUM_LAYERS,
+                    'd': [DEPTHS[0]] * NUM_STAGES}
+        self._min = self._stats(smallest)
+
+    def _stats(self, arch: Arch) -> Tuple[int, int]:
+        return _stats(arch, self.image_size, self.num_classes, self.width_mult, self.in_channels)
+
+    def params(self, arch: str) -> int:
+        return self._stats(arch)[0]
+
+    def flops(self, arch: str) -> int:
+        return self._stats(arch)[1]
+
+    def min_params(self) -> int:
+        return self._min[0]
+
+    def min_flops(self) -> int:
+        return self._min[1]
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(image_size={self.image_size}, '
+                f'num_classes={self.num_classes}, width_mult={self.width_mult})')

@@ -16,6 +16,9 @@ Representations and converters
   :meth:`NB201Space.from_data`).
 * **canonical key** -- NAS-Bench-201's rule for isomorphic cells
   (:func:`canonical_key`): 6,466 classes over the 15,625 cells.
+
+Cost: :class:`NB201CostModel` (:meth:`NB201Space.cost_model`), the parameters and FLOPs of
+the cell's NAS-Bench-201 network in closed form.
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from d2a.graphs.space import END, START, SearchSpace, register_space
+from d2a.graphs.space import END, START, CostModel, SearchSpace, register_space
 
 OPS: Tuple[str, ...] = ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3', 'avg_pool_3x3')
 #: Cell edges (to, from) in string order.
@@ -185,6 +188,80 @@ def canonical_key(arch: str) -> str:
     return nodes[3]
 
 
+# ------------------------------------------------------------------------- cost
+def _positive(**values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"'{name}' must be a positive integer, got {value!r}")
+
+
+class NB201CostModel(CostModel):
+    r"""Parameters and multiply-accumulates of :class:`~d2a.nets.NB201Network` for any cell,
+    in closed form (no network is built).
+
+    The network is a stem (3x3 conv + BN), three stages of ``N`` cells with ``C``, ``2C`` and
+    ``4C`` channels at sides ``S``, ``ceil(S / 2)`` and ``ceil(S / 4)``, two residual
+    reductions between them, a final BN and a linear classifier. Its cost is the cost of
+    these fixed parts plus, for each of the cell's 6 edges, ``N`` times the cost of the
+    edge's op in every stage: ``nor_conv_kxk`` is ReLU-Conv(kxk, no bias)-BN
+    (``k^2 c^2 + 2c`` parameters, ``k^2 c^2 h^2`` MACs), ``avg_pool_3x3`` costs ``9 c h^2``
+    MACs, ``skip_connect`` and ``none`` nothing. FLOPs are counted like NAS-Bench-201's
+    profiler (:func:`d2a.nets.nb201.count_flops`, which builds the network and checks these
+    numbers in the tests): convolutions per output position, pooling ``k^2`` per output,
+    the classifier ``in * out + out``; BatchNorm, activations and additions are free.
+
+    Args:
+        C (int): channels of the first stage. (default: :obj:`16`)
+        N (int): cells per stage. (default: :obj:`5`)
+        image_size (int): input side for FLOPs. (default: :obj:`32`)
+        in_channels (int): image channels. (default: :obj:`3`)
+        num_classes (int): classifier outputs. (default: :obj:`10`)
+    """
+    def __init__(self, C: int = 16, N: int = 5, image_size: int = 32, in_channels: int = 3,
+                 num_classes: int = 10) -> None:
+        _positive(C=C, N=N, image_size=image_size, in_channels=in_channels,
+                  num_classes=num_classes)
+        self.C, self.N, self.image_size = C, N, image_size
+        self.in_channels, self.num_classes = in_channels, num_classes
+        channels = [C, 2 * C, 4 * C]
+        sides = [image_size, (image_size + 1) // 2]
+        sides.append((sides[1] + 1) // 2)
+        areas = [h * h for h in sides]
+        params = 9 * in_channels * C + 2 * C                         # stem conv + BN
+        flops = 9 * in_channels * C * areas[0]
+        for s in (1, 2):                                             # residual reductions
+            c_in, c_out, area = channels[s - 1], channels[s], areas[s]
+            convs = 9 * c_in * c_out + 9 * c_out * c_out + c_in * c_out
+            params += convs + 4 * c_out                              # two BNs
+            flops += convs * area + 4 * c_in * area                  # 2x2 pool of the shortcut
+        params += 2 * channels[2] + channels[2] * num_classes + num_classes
+        flops += channels[2] * num_classes + num_classes
+        self._base = (params, flops)
+        per_op = {'none': (0, 0), 'skip_connect': (0, 0),
+                  'nor_conv_1x1': [(c * c + 2 * c, c * c * a) for c, a in zip(channels, areas)],
+                  'nor_conv_3x3': [(9 * c * c + 2 * c, 9 * c * c * a)
+                                   for c, a in zip(channels, areas)],
+                  'avg_pool_3x3': [(0, 9 * c * a) for c, a in zip(channels, areas)]}
+        self._per_edge = {op: (N * sum(p for p, _ in v), N * sum(f for _, f in v))
+                          if isinstance(v, list) else v for op, v in per_op.items()}
+
+    def params(self, arch: str) -> int:
+        return self._base[0] + sum(self._per_edge[op][0] for op in parse_arch(arch))
+
+    def flops(self, arch: str) -> int:
+        return self._base[1] + sum(self._per_edge[op][1] for op in parse_arch(arch))
+
+    def min_params(self) -> int:
+        return self._base[0] + NUM_EDGES * min(p for p, _ in self._per_edge.values())
+
+    def min_flops(self) -> int:
+        return self._base[1] + NUM_EDGES * min(f for _, f in self._per_edge.values())
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(C={self.C}, N={self.N}, '
+                f'image_size={self.image_size}, num_classes={self.num_classes})')
+
+
 # ------------------------------------------------------------------------- the space
 @register_space
 class NB201Space(SearchSpace):
@@ -247,6 +324,18 @@ class NB201Space(SearchSpace):
 
     def edge_mask(self) -> Tuple[Tensor, Tensor]:
         return _ADJ.clone(), torch.zeros_like(_ADJ)
+
+    def cost_model(self, C: int = 16, N: int = 5, image_size: int = 32, in_channels: int = 3,
+                   num_classes: int = 10) -> NB201CostModel:
+        r"""The :class:`NB201CostModel` of the network with these sizes (NAS-Bench-201's
+        C=16, N=5 and 32x32 images by default)."""
+        return _cost_model(C, N, image_size, in_channels, num_classes)
+
+
+@functools.lru_cache(maxsize=16)
+def _cost_model(C: int, N: int, image_size: int, in_channels: int,
+                num_classes: int) -> NB201CostModel:
+    return NB201CostModel(C, N, image_size, in_channels, num_classes)
 
 
 @functools.lru_cache(maxsize=NUM_ARCHS)

@@ -9,13 +9,15 @@ An architecture of a search space has four representations:
   ``[max_nodes, max_nodes]``, the form the batched decoder produces;
 * **canonical key** -- equal for architectures that compute the same function.
 
+Each space also gives the size of its networks (:meth:`SearchSpace.cost_model`).
+
 Node type ``0`` is always ``START`` and ``1`` always ``END``.
 """
 from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from typing import Iterator, List, Optional, Sequence, Tuple, Type
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Type
 
 import networkx as nx
 import torch
@@ -145,6 +147,13 @@ class SearchSpace(ABC):
         g.add_edges_from(data.edge_index.t().tolist())
         return g
 
+    # ---------------------------------------------------------------- cost
+    def cost_model(self, **network_sizes: Any) -> Optional['CostModel']:
+        r"""Parameters and FLOPs of the networks of the space's architectures, for the
+        network sizes the space understands (e.g. ``num_classes``, ``in_channels``);
+        ``None`` when the space has no cost model."""
+        return None
+
     # ---------------------------------------------------------------- decoder constraints
     def type_mask(self) -> Tensor:
         r"""``[max_nodes, num_node_types]`` bool: the types allowed at each position."""
@@ -182,6 +191,27 @@ class SearchSpace(ABC):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(name={self.name!r}, '
                 f'num_node_types={self.num_node_types}, max_nodes={self.max_nodes})')
+
+
+class CostModel(ABC):
+    r"""Parameters and multiply-accumulates ("FLOPs") of the network of each architecture of
+    a space, for one choice of network sizes (:meth:`SearchSpace.cost_model`)."""
+
+    @abstractmethod
+    def params(self, arch: str) -> int:
+        r"""Number of parameters of the network of ``arch``."""
+
+    @abstractmethod
+    def flops(self, arch: str) -> int:
+        r"""Multiply-accumulates of one image through the network of ``arch``."""
+
+    @abstractmethod
+    def min_params(self) -> int:
+        r"""The fewest parameters of any architecture's network."""
+
+    @abstractmethod
+    def min_flops(self) -> int:
+        r"""The fewest FLOPs of any architecture's network."""
 
 
 def data_to_dense(data: Data) -> Tuple[Tensor, Tensor]:

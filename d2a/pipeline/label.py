@@ -87,9 +87,10 @@ def sample_architectures(space: Any, task: str, num: int, seed: int = 0,
     pool = list(chosen.values())
     if sampler == 'uniform' or len(pool) <= num:
         return pool[:num]
-    from d2a.nets.nb201 import count_params
-    cfg = {'C': 8, 'N': 1, 'in_channels': 3, 'num_classes': 10, **(proxy_config or {})}
-    pool.sort(key=lambda a: (count_params(a, **cfg), a))
+    from d2a.graphs.nb201 import NB201CostModel
+    cost = NB201CostModel(**{'C': 8, 'N': 1, 'in_channels': 3, 'num_classes': 10,
+                             **(proxy_config or {})})
+    pool.sort(key=lambda a: (cost.params(a), a))
     bins = np.array_split(np.arange(len(pool)), num)
     return [pool[int(rng.choice(list(b)))] for b in bins]
 

@@ -145,7 +145,7 @@ class _LossModule(nn.Module):
                 y: Tensor) -> Dict[str, Tensor]:
         if self.kind == 'generator':
             return self.model(x, node_type, adj, class_mask=class_mask)
-        from d2a.graphs.decoder import dense_to_batch
+        from d2a.graphs.dense import dense_to_batch
         return {'loss': self.model.loss(x, dense_to_batch(node_type, adj), y, class_mask)}
 
 
@@ -234,7 +234,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ epochs
     def _targets(self, archs: List[str], device: torch.device) -> Tuple[Tensor, Tensor]:
-        from d2a.graphs.decoder import archs_to_dense
+        from d2a.graphs.dense import archs_to_dense
         node_type, adj = archs_to_dense(self.config.space, archs)
         return node_type.to(device), adj.to(device)
 
@@ -340,7 +340,7 @@ class Trainer:
         return metrics
 
     def _validate_predictor(self, info) -> Tuple[Dict[str, float], List[Dict[str, Any]]]:
-        from d2a.graphs.decoder import dense_to_batch
+        from d2a.graphs.dense import dense_to_batch
         self.model.eval()
         rng = np.random.default_rng([self.config.seed, _VAL_SEED])
         metrics = self._val_loss(self.val_items, rng, info)
