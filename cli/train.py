@@ -31,9 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
-    r"""The options of :class:`~d2a.training.trainer.TrainConfig` as flags (and YAML keys)."""
+    r"""The options of :class:`~d2a.training.config.TrainConfig` as flags (and YAML keys)."""
     from d2a.config import enable_config
-    from d2a.training.trainer import TrainConfig
+    from d2a.training.config import TrainConfig
     fields = TrainConfig.__dataclass_fields__
 
     def default(name: str) -> Any:
@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from d2a.config import load_config, resolve_config
-    from d2a.training.trainer import TrainConfig, train
+    from d2a.training.config import TrainConfig
+    from d2a.training.trainer import train
     values = resolve_config(args)
     if args.resume:
         if not values.get('out'):

@@ -16,24 +16,29 @@ loads with ``torch.load(weights_only=True)`` and never executes code. It holds:
 
 Files are written atomically. In a checkpoint folder, ``<kind>.pt`` is the best model and
 ``<kind>.last.pt`` the state of the last finished epoch.
+
+The module imports torch and NumPy only when a checkpoint is written or read, so that
+:data:`KINDS` and the file names are available to light modules (the command line, the
+training configuration).
 """
 from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Optional, Union
-
-import numpy as np
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, Optional, Union
 
 from d2a import __version__
 from d2a.utils.atomic import atomic_path
 from d2a.utils.paths import checkpoint_path
 
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+
 #: Version of the checkpoint layout; a file with another version is refused.
 SCHEMA_VERSION: int = 1
+#: The two meta-learned models: the set-to-graph generator and the meta-predictor.
 KINDS = ('generator', 'predictor')
 
 
@@ -72,6 +77,9 @@ def to_plain(obj: Any, where: str = 'checkpoint') -> Any:
     r"""Converts ``obj`` into tensors and plain Python values (numpy scalars and arrays
     become Python numbers and tensors); raises :class:`ValueError` naming the entry at
     fault for anything else."""
+    import numpy as np
+    import torch
+    from torch import Tensor
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     if isinstance(obj, Tensor):
@@ -94,6 +102,7 @@ def to_plain(obj: Any, where: str = 'checkpoint') -> Any:
 
 def save_checkpoint(ckpt: Checkpoint, path: Union[str, Path]) -> None:
     r"""Writes ``ckpt`` to ``path`` atomically."""
+    import torch
     payload = to_plain(asdict(ckpt))
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -112,6 +121,7 @@ def load_checkpoint(path: Union[str, Path], kind: Optional[str] = None,
     Raises :class:`FileNotFoundError` for a missing file and :class:`ValueError` for a file
     that is not a d2a checkpoint, has another schema version or another kind.
     """
+    import torch
     path = Path(path)
     if path.is_dir():
         if kind is None:
@@ -198,6 +208,8 @@ def load_model_state(model: torch.nn.Module, ckpt: Checkpoint, path: Union[str, 
 # ----------------------------------------------------------------------------- RNG states
 def rng_state() -> Dict[str, Any]:
     r"""The states of Python's, NumPy's and torch's global generators, as plain data."""
+    import numpy as np
+    import torch
     np_state = np.random.get_state()
     state: Dict[str, Any] = {
         'python': random.getstate(),
@@ -212,6 +224,8 @@ def rng_state() -> Dict[str, Any]:
 
 def set_rng_state(state: Mapping[str, Any]) -> None:
     r"""Restores states saved by :func:`rng_state`."""
+    import numpy as np
+    import torch
     py = state['python']
     random.setstate((py[0], tuple(py[1]), py[2]))
     name, keys, pos, has_gauss, cached = state['numpy']

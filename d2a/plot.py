@@ -269,13 +269,10 @@ def embed_tasks(checkpoint: PathLike, db: PathLike, kind: str = 'predictor',
     """
     import torch
 
-    from d2a.checkpoint import load_checkpoint, load_model_state
     from d2a.db import MetaDatabase
-    from d2a.registry import model_from_config
-    ckpt = load_checkpoint(checkpoint, kind=kind)
-    model = model_from_config(ckpt.model_config)
-    load_model_state(model, ckpt, checkpoint)
-    model.eval()
+    from d2a.registry import load_model
+    loaded = load_model(checkpoint, kind)
+    model, ckpt = loaded.model, loaded.checkpoint
     encoder = model.set_encoder
     if encoder is None:
         raise ValueError(f'the {kind} in {checkpoint} has no set encoder (graph-only)')

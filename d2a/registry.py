@@ -8,15 +8,27 @@ with :func:`model_from_config` (or ``create_model(config['name'], **config)``)::
 
     model = create_model('metad2a_nb201_predictor', graph_encoder='gin')
     same = model_from_config(model.config)
+
+:func:`load_model` is the one way from a checkpoint file to a model (the search, the plots
+and the trainer's resume use it); ``create_model(checkpoint_path=...)`` is its timm-style
+shortcut::
+
+    loaded = load_model('run', 'predictor', device='cuda')   # run/predictor.pt
+    loaded.model, loaded.checkpoint.train_config['num_sample']
+    predictor = create_model(checkpoint_path='run/predictor.pt')
 """
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
+import torch
 from torch.nn import Module
 
+from d2a.checkpoint import KINDS, Checkpoint, best_path, load_checkpoint, load_model_state
+from d2a.utils.atomic import PathLike
 from d2a.utils.registry import Registry
 
 _META_KEYS = ('name', 'kind')
@@ -55,8 +67,8 @@ def register_model(name: str, kind: str, config: Mapping[str, Any],
             :class:`~d2a.predictor.MetaPredictor`.
     """
     if builder is None:
-        if kind not in ('generator', 'predictor'):
-            raise ValueError(f"model kind must be 'generator' or 'predictor', got {kind!r}")
+        if kind not in KINDS:
+            raise ValueError(f"model kind must be one of {', '.join(KINDS)}, got {kind!r}")
         builder = _build_generator if kind == 'generator' else _build_predictor
     MODELS.add(name, _Entry({'name': name, 'kind': kind, **copy.deepcopy(dict(config))}, builder))
 
@@ -71,12 +83,29 @@ def get_model_config(name: str) -> Dict[str, Any]:
     return copy.deepcopy(MODELS.get(name).config)
 
 
-def create_model(name: str, /, **overrides: Any) -> Module:
+def create_model(name: Optional[str] = None, /, checkpoint_path: Optional[PathLike] = None,
+                 **overrides: Any) -> Module:
     r"""Builds the model called ``name`` with some of its sizes overridden.
 
     ``name`` and ``kind`` in ``overrides`` are accepted (so a saved config can be passed
     back) but must match. Unknown keys raise :class:`ValueError`.
+
+    With ``checkpoint_path`` the weights of that checkpoint are loaded (strictly); without
+    ``name`` the model is the one the checkpoint was saved from (:func:`load_model`, in
+    evaluation mode on the CPU). A folder ``checkpoint_path`` needs ``name`` (its kind picks
+    ``<kind>.pt``).
     """
+    if name is None:
+        if checkpoint_path is None:
+            raise ValueError('create_model needs a model name or a checkpoint_path')
+        if overrides:
+            raise ValueError('a model rebuilt from its checkpoint takes no overrides; give its '
+                             'name to change sizes')
+        return load_model(checkpoint_path).model
+    if checkpoint_path is not None:
+        model = create_model(name, **overrides)
+        load_model(checkpoint_path, model.config['kind'], model=model)
+        return model
     config = get_model_config(name)
     for key in _META_KEYS:
         if key in overrides and overrides.pop(key) != config[key]:
@@ -97,6 +126,56 @@ def model_from_config(config: Mapping[str, Any]) -> Module:
     if 'name' not in config:
         raise ValueError("model config has no 'name'")
     return create_model(config['name'], **{k: v for k, v in config.items() if k != 'name'})
+
+
+@dataclass
+class LoadedModel:
+    r"""What :func:`load_model` returns: the model, the checkpoint it came from (training
+    configuration, feature extractor, metrics, resume state) and the file read."""
+    model: Module
+    checkpoint: Checkpoint
+    path: Path
+
+
+def load_model(path: PathLike, kind: Optional[str] = None, *,
+               device: Union[str, torch.device] = 'cpu', model: Optional[Module] = None,
+               check: Optional[Callable[[Checkpoint, Path], None]] = None) -> LoadedModel:
+    r"""Loads a checkpoint written by the trainer into a model.
+
+    Args:
+        path (str or Path): the checkpoint file, or a checkpoint folder (then ``kind`` picks
+            ``<kind>.pt`` in it).
+        kind (str, optional): the expected kind (``'generator'`` or ``'predictor'``).
+        device (str or torch.device): where the tensors (and the model) go.
+        model (torch.nn.Module, optional): load into this model (e.g. the one a resumed run
+            already built) instead of rebuilding the checkpoint's; a model built here is in
+            evaluation mode.
+        check (callable, optional): called with the checkpoint and its file before the
+            weights are loaded, to refuse an incompatible one (see
+            :func:`~d2a.checkpoint.check_compatible`).
+
+    Raises :class:`FileNotFoundError` for a missing file and :class:`ValueError` for a file
+    that is not a checkpoint of ``kind``, a configuration the registry cannot rebuild or
+    weights that do not fit the model.
+    """
+    file = Path(path)
+    if file.is_dir() and kind is not None:
+        file = best_path(file, kind)
+    ckpt = load_checkpoint(file, kind=kind, map_location=device)
+    if check is not None:
+        check(ckpt, file)
+    built = model is None
+    if built:
+        try:
+            model = model_from_config(ckpt.model_config)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f'checkpoint {file}: cannot rebuild model {ckpt.model_name!r} from '
+                             f'its saved configuration: {e}') from None
+    load_model_state(model, ckpt, file)
+    model.to(device)
+    if built:
+        model.eval()
+    return LoadedModel(model, ckpt, file)
 
 
 _GENERATOR = dict(in_channels=512, hidden_channels=56, latent_channels=56, num_heads=4,

@@ -341,21 +341,12 @@ def load_models(checkpoint_dir: Optional[Union[str, Path]] = None,
                 device: Union[str, torch.device] = 'cpu') -> LoadedModels:
     r"""Loads ``generator.pt`` and ``predictor.pt`` of a checkpoint folder and checks that
     they belong together (same search space and feature extractor)."""
-    from d2a.checkpoint import load_checkpoint, load_model_state
-    from d2a.registry import model_from_config
+    from d2a.registry import load_model
     directory = resolve_checkpoint_dir(checkpoint_dir)
     models, ckpts = {}, {}
     for kind in ('generator', 'predictor'):
-        path = directory / f'{kind}.pt'
-        ckpt = load_checkpoint(path, kind=kind)
-        try:
-            model = model_from_config(ckpt.model_config)
-        except (ValueError, TypeError) as e:
-            raise ValueError(f'checkpoint {path}: cannot rebuild model {ckpt.model_name!r} from '
-                             f'its saved configuration: {e}') from None
-        load_model_state(model, ckpt, path)
-        models[kind] = model.to(device).eval()
-        ckpts[kind] = ckpt
+        loaded = load_model(directory, kind, device=device)
+        models[kind], ckpts[kind] = loaded.model, loaded.checkpoint
     gen, pred = ckpts['generator'], ckpts['predictor']
     if gen.space != pred.space:
         raise ValueError(f'checkpoints in {directory} disagree: the generator is for space '

@@ -80,3 +80,42 @@ def test_register_model():
     assert model.lin_mu.out_features == 2 and 'tiny_nb201_generator' in list_models()
     with pytest.raises(ValueError, match='kind'):
         register_model('x', 'decoder', {})
+
+
+def _saved(tmp_path, name='metad2a_nb201_predictor', **sizes):
+    from d2a.checkpoint import Checkpoint, save_checkpoint
+    torch.manual_seed(0)
+    model = create_model(name, **sizes)
+    kind = model.config['kind']
+    save_checkpoint(Checkpoint(kind=kind, model_name=name, model_config=model.config,
+                               model_state=model.state_dict()), tmp_path / f'{kind}.pt')
+    return model
+
+
+def test_load_model_rebuilds_the_saved_model(tmp_path):
+    from d2a.registry import load_model
+    model = _saved(tmp_path, hidden_channels=8, num_heads=2, graph_hidden_channels=8)
+    for path in (tmp_path, tmp_path / 'predictor.pt'):
+        loaded = load_model(path, 'predictor')
+        assert loaded.path == tmp_path / 'predictor.pt' and not loaded.model.training
+        assert loaded.checkpoint.model_name == 'metad2a_nb201_predictor'
+        for k, v in model.state_dict().items():
+            assert torch.equal(loaded.model.state_dict()[k], v), k
+    again = create_model(checkpoint_path=tmp_path / 'predictor.pt')
+    assert again.config == model.config
+    into = create_model('metad2a_nb201_predictor', checkpoint_path=tmp_path, hidden_channels=8,
+                        num_heads=2, graph_hidden_channels=8)
+    assert torch.equal(into.lin2.weight, model.lin2.weight)
+    with pytest.raises(ValueError, match='does not fit model'):
+        create_model('metad2a_nb201_predictor', checkpoint_path=tmp_path)
+    with pytest.raises(ValueError, match='is a predictor checkpoint, expected a generator'):
+        load_model(tmp_path / 'predictor.pt', 'generator')
+
+    def refuse(ckpt, file):
+        raise ValueError(f'{file.name} refused')
+    with pytest.raises(ValueError, match='predictor.pt refused'):
+        load_model(tmp_path, 'predictor', check=refuse)
+    with pytest.raises(ValueError, match='takes no overrides'):
+        create_model(checkpoint_path=tmp_path / 'predictor.pt', hidden_channels=4)
+    with pytest.raises(ValueError, match='a model name or a checkpoint_path'):
+        create_model()

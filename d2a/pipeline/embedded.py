@@ -50,8 +50,9 @@ __all__ = ['Build', 'Scale', 'SCALES', 'STAGES', 'CellSubset', 'anchor_cells', '
            'format_cpu_table', 'DEFAULT_DATABASE', 'DB_NAME', 'CHECKPOINT_FILES']
 
 STAGES = ('extractor', 'database', 'label', 'merge', 'train', 'install')
-#: The models the train stage makes, in the order the workers start.
-KINDS = ('predictor', 'generator')
+#: The models the train stage makes (:data:`d2a.checkpoint.KINDS`), in the order their
+#: workers start: the first one writes to this process's output.
+TRAIN_ORDER = ('predictor', 'generator')
 #: Root attribute of the database holding the source split (JSON).
 SPLIT_ATTR = 'source_split'
 
@@ -115,7 +116,7 @@ class Scale:
     def train_options(self, kind: str) -> Dict[str, Any]:
         r"""The ``d2a train`` options of ``kind``: the shared entries of :attr:`train`
         updated by its ``'predictor'`` or ``'generator'`` entry."""
-        out = {k: v for k, v in self.train.items() if k not in ('predictor', 'generator')}
+        out = {k: v for k, v in self.train.items() if k not in TRAIN_ORDER}
         out.update(self.train.get(kind, {}))
         return out
 
@@ -424,7 +425,7 @@ class Build:
             except ValueError:
                 raise ValueError(f"worker {worker!r}: expected 'label:I/N'") from None
             return kind, what
-        if kind == 'train' and what in KINDS:
+        if kind == 'train' and what in TRAIN_ORDER:
             return kind, what
         raise ValueError(f"unknown worker {worker!r} (label:I/N or train:predictor|generator)")
 
@@ -512,7 +513,7 @@ class Build:
                 **self.scale.train_options(kind)}
 
     def stage_train(self) -> None:
-        workers = [f'train:{kind}' for kind in KINDS]
+        workers = [f'train:{kind}' for kind in TRAIN_ORDER]
         if self.jobs >= 2:
             self._parallel(workers)
         else:

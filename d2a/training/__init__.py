@@ -7,7 +7,7 @@ without the models.
 from d2a.utils.lazy import lazy_exports
 
 _EXPORTS = {
-    'TrainConfig': 'd2a.training.trainer', 'Trainer': 'd2a.training.trainer',
+    'TrainConfig': 'd2a.training.config', 'Trainer': 'd2a.training.trainer',
     'train': 'd2a.training.trainer', 'MetaTrainData': 'd2a.training.episodes',
     'epoch_batches': 'd2a.training.episodes', 'MetricsLog': 'd2a.training.log',
     'read_metrics_log': 'd2a.training.log',

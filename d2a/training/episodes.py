@@ -16,9 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from d2a.checkpoint import KINDS
 from d2a.sets.encoders import pad_datasets
-
-KINDS = ('generator', 'predictor')
 
 
 @dataclass

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -28,125 +27,29 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from d2a.utils.atomic import atomic_write
-from d2a.checkpoint import (Checkpoint, best_path, check_compatible, last_path, load_checkpoint,
-                            load_model_state, rng_state, save_checkpoint, set_rng_state)
+from d2a.checkpoint import (Checkpoint, best_path, check_compatible, last_path, rng_state,
+                            save_checkpoint, set_rng_state)
 from d2a.config import save_config
 from d2a.training import distributed as dist_utils
-from d2a.metrics import pearson, spearman
-from d2a.training.episodes import KINDS, MetaTrainData, epoch_batches
+from d2a.training.config import RESUME_KEYS, TrainConfig
+from d2a.training.episodes import MetaTrainData, epoch_batches
 from d2a.training.log import MetricsLog
+from d2a.training.objectives import OBJECTIVES, Objective
+from d2a.utils.atomic import atomic_write
 
-#: Training options that must not change when a run is resumed.
-RESUME_KEYS = ('kind', 'model', 'model_args', 'space', 'recipe', 'batch_size', 'num_sample',
-               'top_k', 'val_fraction', 'seed')
-_VAL_SEED = 1 << 20
-
-
-@dataclass
-class TrainConfig:
-    r"""Options of a meta-training run (plain data; saved in checkpoints).
-
-    Args:
-        kind (str): ``'generator'`` or ``'predictor'``.
-        db (str): the meta-database file.
-        out (str): the output folder.
-        model (str, optional): registry name (default ``metad2a_<space>_<kind>``).
-        model_args (dict): overrides of the model's sizes (``in_channels`` comes from the
-            database's feature size).
-        space (str): the search space.
-        recipe (str, optional): use the results of this labelling recipe only.
-        epochs (int): epochs to train (MetaD2A: 400).
-        batch_size (int): items per step, over all processes (MetaD2A: 32).
-        lr (float): Adam learning rate (MetaD2A: 1e-4).
-        weight_decay (float): Adam weight decay.
-        lr_factor (float), lr_patience (int): ReduceLROnPlateau on the validation loss
-            (MetaD2A: 0.1, 10).
-        num_sample (int): feature vectors per class in an episode (MetaD2A: 20).
-        top_k (int): the generator's targets per task (best architectures).
-        val_fraction (float): meta-training tasks held out for validation.
-        val_samples (int): graphs generated per validation task (validity, uniqueness).
-        val_resamples (int): dataset draws averaged by the predictor in validation.
-        max_steps (int, optional): stop each epoch after this many steps (quick runs).
-        grad_clip (float): clip the gradient norm to this value (0: off).
-        seed (int): seeds the split, the episodes and the initialisation.
-        device (str): ``'auto'``, ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
-        amp (bool): bf16 autocast on CUDA.
-        compile (bool): :func:`torch.compile` the model.
-        progress (bool): progress bars (rank 0 only).
-    """
-    kind: str = 'generator'
-    db: str = ''
-    out: str = ''
-    model: Optional[str] = None
-    model_args: Dict[str, Any] = field(default_factory=dict)
-    space: str = 'nb201'
-    recipe: Optional[str] = None
-    epochs: int = 400
-    batch_size: int = 32
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    lr_factor: float = 0.1
-    lr_patience: int = 10
-    num_sample: int = 20
-    top_k: int = 5
-    val_fraction: float = 0.1
-    val_samples: int = 20
-    val_resamples: int = 3
-    max_steps: Optional[int] = None
-    grad_clip: float = 0.0
-    seed: int = 0
-    device: str = 'auto'
-    amp: bool = True
-    compile: bool = False
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-        for name in ('epochs', 'batch_size', 'num_sample', 'top_k', 'val_samples',
-                     'val_resamples', 'lr_patience'):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < (0 if name == 'lr_patience' else 1):
-                raise ValueError(f'{name} must be a positive integer, got {value!r}')
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f'max_steps must be >= 1, got {self.max_steps}')
-        if not self.lr > 0 or not 0 < self.lr_factor < 1:
-            raise ValueError(f'lr must be > 0 and lr_factor in (0, 1), got {self.lr} and '
-                             f'{self.lr_factor}')
-        if not self.db or not self.out:
-            raise ValueError('db and out must be given')
-
-    @property
-    def model_name(self) -> str:
-        return self.model or f'metad2a_{self.space}_{self.kind}'
-
-    def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> 'TrainConfig':
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown training option(s) {', '.join(unknown)} "
-                             f"(known: {', '.join(sorted(known))})")
-        return cls(**dict(values))
+__all__ = ['TrainConfig', 'Trainer', 'train']
 
 
 class _LossModule(nn.Module):
     # The forward that DistributedDataParallel wraps: one batch -> dict of losses.
-    def __init__(self, model: nn.Module, kind: str) -> None:
+    def __init__(self, model: nn.Module, objective: Objective) -> None:
         super().__init__()
         self.model = model
-        self.kind = kind
+        self.objective = objective
 
     def forward(self, x: Tensor, class_mask: Tensor, node_type: Tensor, adj: Tensor,
                 y: Tensor) -> Dict[str, Tensor]:
-        if self.kind == 'generator':
-            return self.model(x, node_type, adj, class_mask=class_mask)
-        from d2a.graphs.dense import dense_to_batch
-        return {'loss': self.model.loss(x, dense_to_batch(node_type, adj), y, class_mask)}
+        return self.objective.loss(self.model, x, class_mask, node_type, adj, y)
 
 
 def _to_plain_float(value: Any) -> Any:
@@ -166,6 +69,7 @@ class Trainer:
         self.resume = resume
         self.out = Path(config.out)
         self.kind = config.kind
+        self.objective = OBJECTIVES[self.kind]
         if not resume and not overwrite and (best_path(self.out, self.kind).exists()
                                              or last_path(self.out, self.kind).exists()):
             raise FileExistsError(f'{self.out} already holds a {self.kind} run: pass --resume to '
@@ -195,22 +99,18 @@ class Trainer:
         self.data = MetaTrainData(db, space=cfg.space, num_sample=cfg.num_sample,
                                   val_fraction=cfg.val_fraction, top_k=cfg.top_k,
                                   recipe=cfg.recipe, seed=cfg.seed)
-        self.train_items = self.data.items(self.kind, 'train')
-        self.val_items = self.data.items(self.kind, 'val')
-        if self.kind == 'predictor':
-            self.model.set_target_stats([acc for _, _, acc in self.train_items])
+        self.train_items = self.objective.items(self.data, 'train')
+        self.val_items = self.objective.items(self.data, 'val')
+        self.objective.prepare(self.model, self.train_items)
         self.model.to(info.device)
-        module: nn.Module = _LossModule(self.model, self.kind)
+        module: nn.Module = _LossModule(self.model, self.objective)
         if cfg.compile:
             module = torch.compile(module)
         if info.distributed:
             from torch.nn.parallel import DistributedDataParallel
-            # A decoder without free edges (NB201) leaves its edge heads without gradient.
-            free = getattr(getattr(self.model, 'decoder', None), 'free', None)
-            unused = self.kind == 'generator' and free is not None and not bool(free.any())
             module = DistributedDataParallel(
                 module, device_ids=[info.device.index] if info.device.type == 'cuda' else None,
-                find_unused_parameters=unused)
+                find_unused_parameters=self.objective.unused_parameters(self.model))
         self.module = module
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr,
                                           weight_decay=cfg.weight_decay)
@@ -233,12 +133,14 @@ class Trainer:
                           resume=resume)
 
     # ------------------------------------------------------------------ epochs
-    def _targets(self, archs: List[str], device: torch.device) -> Tuple[Tensor, Tensor]:
+    def targets(self, archs: List[str], device: torch.device) -> Tuple[Tensor, Tensor]:
+        r"""Dense ``(node_type, adj)`` of architecture strings on ``device``."""
         from d2a.graphs.dense import archs_to_dense
         node_type, adj = archs_to_dense(self.config.space, archs)
         return node_type.to(device), adj.to(device)
 
-    def _autocast(self, device: torch.device):
+    def autocast(self, device: torch.device):
+        r"""bf16 autocast on CUDA when the run asks for it (a no-op elsewhere)."""
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
                               enabled=self.config.amp and device.type == 'cuda')
 
@@ -260,8 +162,8 @@ class Trainer:
                    disable=not (cfg.progress and info.is_main), leave=False)
         for items in bar:
             batch = self.data.make_batch(items, rng)
-            node_type, adj = self._targets(batch.archs, info.device)
-            with self._autocast(info.device):
+            node_type, adj = self.targets(batch.archs, info.device)
+            with self.autocast(info.device):
                 out = self.module(batch.x.to(info.device), batch.class_mask.to(info.device),
                                   node_type, adj, batch.y.to(info.device))
             loss = out['loss'].float()
@@ -289,92 +191,22 @@ class Trainer:
     def _validate(self, info) -> Tuple[Dict[str, float], Optional[List[Dict[str, Any]]]]:
         if not self.val_items:
             return {}, None
-        if self.kind == 'generator':
-            return self._validate_generator(info), None
-        return self._validate_predictor(info)
+        return self.objective.validate(self, info)
 
-    def _val_loss(self, items, rng, info) -> Dict[str, float]:
+    def val_loss(self, items, rng, info) -> Dict[str, float]:
+        r"""The mean losses (``val_*``) of ``items``, each with a dataset drawn from ``rng``."""
         sums: Dict[str, float] = {}
         for s in range(0, len(items), self.config.batch_size):
             chunk = items[s:s + self.config.batch_size]
             batch = self.data.make_batch(chunk, rng)
-            node_type, adj = self._targets(batch.archs, info.device)
-            with self._autocast(info.device):
-                out = _LossModule(self.model, self.kind)(
-                    batch.x.to(info.device), batch.class_mask.to(info.device), node_type, adj,
-                    batch.y.to(info.device))
+            node_type, adj = self.targets(batch.archs, info.device)
+            with self.autocast(info.device):
+                out = self.objective.loss(self.model, batch.x.to(info.device),
+                                          batch.class_mask.to(info.device), node_type, adj,
+                                          batch.y.to(info.device))
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(chunk)
         return {f'val_{k}': v / len(items) for k, v in sums.items()}
-
-    def _validate_generator(self, info) -> Dict[str, float]:
-        from d2a.metrics import generation_metrics
-        from d2a.sets.encoders import pad_datasets
-        self.model.eval()
-        rng = np.random.default_rng([self.config.seed, _VAL_SEED])
-        metrics = self._val_loss(self.val_items, rng, info)
-        tasks = self.data.split_tasks('val')
-        space = self.model.space
-        gen = torch.Generator(device=info.device).manual_seed(self.config.seed)
-        train_archs = sorted({a for _, a, _ in self.train_items})
-        hits, validity, uniqueness, novelty = [], [], [], []
-        for s in range(0, len(tasks), self.config.batch_size):
-            chunk = tasks[s:s + self.config.batch_size]
-            x, mask = pad_datasets([self.data.sample_dataset(t.name, rng) for t in chunk])
-            x, mask = x.to(info.device), mask.to(info.device)
-            decoded = self.model.sample_archs(x, 1, class_mask=mask, greedy=True, use_mean=True)
-            for t, arch in zip(chunk, decoded):
-                targets = {space.canonical_key(a) for a in t.archs[:self.config.top_k]}
-                hits.append(arch is not None and space.canonical_key(arch) in targets)
-            n = self.config.val_samples
-            sampled = self.model.sample_archs(x, n, class_mask=mask, generator=gen)
-            for b in range(len(chunk)):
-                m = generation_metrics(space, sampled[b * n:(b + 1) * n], train_archs)
-                validity.append(m['validity'])
-                uniqueness.append(m['uniqueness'])
-                novelty.append(m['novelty'])
-        metrics.update(val_reconstruction=float(np.mean(hits)),
-                       val_validity=float(np.mean(validity)),
-                       val_uniqueness=float(np.mean(uniqueness)),
-                       val_novelty=float(np.mean(novelty)))
-        return metrics
-
-    def _validate_predictor(self, info) -> Tuple[Dict[str, float], List[Dict[str, Any]]]:
-        from d2a.graphs.dense import dense_to_batch
-        self.model.eval()
-        rng = np.random.default_rng([self.config.seed, _VAL_SEED])
-        metrics = self._val_loss(self.val_items, rng, info)
-        preds: List[Dict[str, Any]] = []
-        for task in self.data.split_tasks('val'):
-            node_type, adj = self._targets(task.archs, info.device)
-            graphs = dense_to_batch(node_type, adj)
-            draws = []
-            for _ in range(self.config.val_resamples):
-                x = self.data.sample_dataset(task.name, rng).to(info.device)
-                with self._autocast(info.device):
-                    draws.append(self.model(x, graphs).float().cpu())
-            mean = torch.stack(draws).mean(0)
-            preds.extend({'task': task.name, 'arch': a, 'true': float(y), 'pred': float(p)}
-                         for a, y, p in zip(task.archs, task.accs, mean.tolist()))
-        true = [p['true'] for p in preds]
-        pred = [p['pred'] for p in preds]
-        per_task = []
-        for task in self.data.split_tasks('val'):
-            sel = [p for p in preds if p['task'] == task.name]
-            if len(sel) >= 2:
-                per_task.append(spearman([p['true'] for p in sel], [p['pred'] for p in sel]))
-        per_task = [v for v in per_task if math.isfinite(v)]
-        metrics.update(val_pearson=pearson(true, pred), val_spearman=spearman(true, pred),
-                       val_task_spearman=float(np.mean(per_task)) if per_task else math.nan)
-        return metrics, preds
-
-    def _score(self, metrics: Mapping[str, float]) -> float:
-        r"""Higher is better: the predictor's per-task Spearman when defined, else minus
-        the validation (or training) loss."""
-        if self.kind == 'predictor' and math.isfinite(metrics.get('val_task_spearman', math.nan)):
-            return float(metrics['val_task_spearman'])
-        loss = metrics.get('val_loss', metrics.get('train_loss', math.inf))
-        return -float(loss) if math.isfinite(loss) else -math.inf
 
     # ------------------------------------------------------------------ run
     def run(self) -> Dict[str, Any]:
@@ -428,7 +260,7 @@ class Trainer:
             val, preds = self._validate(info)
             metrics.update(val)
             self.scheduler.step(metrics.get('val_loss', metrics['train_loss']))
-            score = self._score(metrics)
+            score = self.objective.score(metrics)
             record = {'epoch': epoch, **{k: _to_plain_float(v) for k, v in metrics.items()},
                       'lr': self.optimizer.param_groups[0]['lr'],
                       'time': time.perf_counter() - t0}
@@ -453,14 +285,19 @@ class Trainer:
                 'metrics': metrics, 'rank': info.rank}
 
     def _restore(self, info) -> Tuple[int, float, int]:
+        from d2a.registry import load_model
         path = last_path(self.out, self.kind)
-        ckpt = load_checkpoint(path, kind=self.kind, map_location=info.device)
-        check_compatible(ckpt, path, model_config=self.model.config,
-                         train_config=self.config.to_dict(), train_keys=RESUME_KEYS,
-                         feature_extractor={k: self.feature_extractor[k] for k in ('name', 'dim')})
-        if ckpt.resume is None:
-            raise ValueError(f'{path} holds no resume state')
-        load_model_state(self.model, ckpt, path)
+
+        def check(ckpt: Checkpoint, file: Path) -> None:
+            check_compatible(ckpt, file, model_config=self.model.config,
+                             train_config=self.config.to_dict(), train_keys=RESUME_KEYS,
+                             feature_extractor={k: self.feature_extractor[k]
+                                                for k in ('name', 'dim')})
+            if ckpt.resume is None:
+                raise ValueError(f'{file} holds no resume state')
+
+        ckpt = load_model(path, self.kind, device=info.device, model=self.model,
+                          check=check).checkpoint
         self.optimizer.load_state_dict(ckpt.resume['optimizer'])
         self.scheduler.load_state_dict(ckpt.resume['scheduler'])
         set_rng_state(ckpt.resume['rng'])
