@@ -1,38 +1,41 @@
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'bench'))
-from metad2a_decoder import decode_one, rank_one_at_a_time, to_dense  # noqa: E402
-from predictor_nb201 import load_targets, one_hot, summarize, verdicts  # noqa: E402
+from d2a.graphs import DAGDecoder, archs_to_dense, dense_to_batch, get_space
 
-from d2a.graphs import get_space  # noqa: E402
-from d2a.graphs import DAGDecoder, archs_to_dense, dense_to_batch  # noqa: E402
+@pytest.fixture
+def decoder(bench):
+    return bench('metad2a_decoder')
+
+
+@pytest.fixture
+def predictors(bench):
+    return bench('predictor_nb201')
+
 
 ZERO = '|none~0|+|none~0|none~1|+|none~0|none~1|none~2|'
 
 
 @pytest.mark.parametrize('constrained', [True, False])
-def test_one_at_a_time_decoder_matches_batched_decoder(constrained):
+def test_one_at_a_time_decoder_matches_batched_decoder(decoder, constrained):
     torch.manual_seed(0)
     dec = DAGDecoder.from_space('nb201', in_channels=8, hidden_channels=8,
                                 constrained=constrained).eval()
     z = torch.randn(6, 8) * 3
     node_type, adj = dec.sample(z, greedy=True)
     for b in range(6):
-        types, a = to_dense(*decode_one(dec, z[b], greedy=True))
+        types, a = decoder.to_dense(*decoder.decode_one(dec, z[b], greedy=True))
         assert types == node_type[b].tolist()
         assert torch.equal(a, adj[b])
-    types, preds = decode_one(dec, z[0], generator=torch.Generator().manual_seed(0))
+    types, preds = decoder.decode_one(dec, z[0], generator=torch.Generator().manual_seed(0))
     assert types[0] == 0 and types[-1] == 1
     assert all(j < i for i, ps in enumerate(preds) for j in ps)
 
 
-def test_rank_one_at_a_time_matches_batched_predictor():
+def test_rank_one_at_a_time_matches_batched_predictor(decoder):
     from d2a.predictor import MetaPredictor
     torch.manual_seed(0)
     space = get_space('nb201')
@@ -40,45 +43,46 @@ def test_rank_one_at_a_time_matches_batched_predictor():
                          out_channels=8, mlp_channels=8, space=space, num_heads=2).eval()
     archs = [ZERO, space.sample(1)[0]]
     x = torch.randn(3, 5, 4)
-    got = rank_one_at_a_time(pred, space, archs, [x, x])
+    got = decoder.rank_one_at_a_time(pred, space, archs, [x, x])
     with torch.no_grad():
         want = pred(x, dense_to_batch(*archs_to_dense(space, archs)))
     assert got == pytest.approx(want.tolist(), abs=1e-5)
 
 
-def test_one_hot():
-    x = one_hot([ZERO, '|skip_connect~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|'])
+def test_one_hot(predictors):
+    x = predictors.one_hot(
+        [ZERO, '|skip_connect~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|'])
     assert x.shape == (2, 30) and (x.sum(1) == 6).all()
     assert x[0, 0] == 1 and x[1, 1] == 1 and x[1, 29] == 1
 
 
-def test_load_targets_errors(tmp_path):
+def test_load_targets_errors(predictors, tmp_path):
     with pytest.raises(FileNotFoundError, match='--data'):
-        load_targets(tmp_path / 'missing', ['cifar10'])
+        predictors.load_targets(tmp_path / 'missing', ['cifar10'])
     (tmp_path / 'accuracy.csv').write_text(f'index,arch,cifar10\n0,{ZERO},10.0\n')
     (tmp_path / 'latency_ms.csv').write_text(f'index,arch,pixel3\n0,{ZERO},1.5\n')
     with pytest.raises(ValueError, match="unknown target 'gpu'"):
-        load_targets(tmp_path, ['gpu'])
+        predictors.load_targets(tmp_path, ['gpu'])
     with pytest.raises(ValueError, match='each of the 15625'):
-        load_targets(tmp_path, ['cifar10', 'pixel3'])
+        predictors.load_targets(tmp_path, ['cifar10', 'pixel3'])
     (tmp_path / 'accuracy.csv').write_text(f'index,arch,cifar10\n0,{ZERO},oops\n')
     with pytest.raises(ValueError, match="line 2: column 'cifar10' holds 'oops'"):
-        load_targets(tmp_path, ['cifar10'])
+        predictors.load_targets(tmp_path, ['cifar10'])
 
 
-def test_summary_and_verdicts():
+def test_summary_and_verdicts(predictors):
     recs = [{'target': 't', 'size': 10, 'seed': s, 'method': m, 'spearman': v + s / 100,
              'kendall': v / 2, 'train_s': 1.0}
             for s in range(2) for m, v in [('gin', 0.8), ('dag_gru', 0.7), ('rf', 0.75)]]
-    table = summarize(recs)
+    table = predictors.summarize(recs)
     assert 'd2a GIN' in table and '0.805 ± 0.007' in table
-    (line,) = verdicts(recs)
+    (line,) = predictors.verdicts(recs)
     assert 'd2a GIN, 0.805, is ahead of the best baseline, random forest (one-hot), 0.755' in line
     assert math.isclose(np.mean([r['spearman'] for r in recs if r['method'] == 'gin']), 0.805)
 
 
-def test_search_speed_workers_and_table(tmp_path):
-    import search_speed
+def test_search_speed_workers_and_table(bench, tmp_path):
+    search_speed = bench('search_speed')
     args = search_speed.parse_args(['--sizes', '4', '--repeats', '1', '--baseline-repeats', '1',
                                     '--classes', '3', '--images', '5', '--batch-size', '8',
                                     '--no-cuda'])
@@ -97,8 +101,8 @@ def test_search_speed_workers_and_table(tmp_path):
 
 @pytest.mark.parametrize('ours,word', [(0.80, 'ahead of'), (0.752, 'level with'),
                                        (0.70, 'behind')])
-def test_verdict_words(ours, word):
+def test_verdict_words(predictors, ours, word):
     recs = [{'target': 't', 'size': 10, 'seed': 0, 'method': 'gin', 'spearman': ours},
             {'target': 't', 'size': 10, 'seed': 0, 'method': 'gp', 'spearman': 0.75}]
-    (line,) = verdicts(recs)
+    (line,) = predictors.verdicts(recs)
     assert f'is {word} the best baseline' in line

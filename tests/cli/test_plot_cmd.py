@@ -1,22 +1,15 @@
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'training'))
-from d2a_tiny import build_db, train_both  # noqa: E402
-
-from d2a.cli.main import main  # noqa: E402
+from d2a.cli.main import main
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
 
 @pytest.fixture(scope='module')
-def run(tmp_path_factory):
+def run(tiny, tiny_db, tmp_path_factory):
     root = tmp_path_factory.mktemp('run')
-    db = build_db(root / 'tiny.h5')
-    train_both(db, root / 'ckpt', epochs=2)
-    return {'db': db, 'ckpt': root / 'ckpt'}
+    tiny.train_both(tiny_db, root / 'ckpt', epochs=2)
+    return {'db': tiny_db, 'ckpt': root / 'ckpt'}
 
 
 @pytest.mark.parametrize('argv', [

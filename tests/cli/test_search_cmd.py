@@ -1,28 +1,19 @@
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'training'))
-from d2a_tiny import build_db, one_thread, train_both, write_image_folder  # noqa: E402
-
-from d2a.cli.main import main  # noqa: E402
+from d2a.cli.main import main
 
 
-@pytest.fixture(scope='module')
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp('run')
-    db = build_db(root / 'tiny.h5')
-    train_both(db, root / 'ckpt')
-    return {'db': db, 'ckpt': root / 'ckpt', 'folder': write_image_folder(root / 'images')}
+@pytest.fixture
+def run(tiny_run):
+    return tiny_run
 
 
 def test_search_prints_table_and_writes_json(run, tmp_path, capsys):
-    with one_thread():
-        rc = main(['search', '--dataset', str(run['folder']), '--checkpoint', str(run['ckpt']),
-                   '--num-candidates', '8', '--top-k', '3', '--json', str(tmp_path / 'r.json'),
-                   '--max-params', '0.9M', '--device', 'cpu', '--no-progress'])
+    rc = main(['search', '--dataset', str(run['folder']), '--checkpoint', str(run['ckpt']),
+               '--num-candidates', '8', '--top-k', '3', '--json', str(tmp_path / 'r.json'),
+               '--max-params', '0.9M', '--device', 'cpu', '--no-progress'])
     assert rc == 0
     out = capsys.readouterr().out
     data = json.loads((tmp_path / 'r.json').read_text())
@@ -34,10 +25,9 @@ def test_search_prints_table_and_writes_json(run, tmp_path, capsys):
 
 
 def test_search_database_task(run, capsys):
-    with one_thread():
-        assert main(['search', '--dataset', str(run['db']), '--task', 'test0', '--checkpoint',
-                     str(run['ckpt']), '--num-candidates', '4', '--device', 'cpu',
-                     '--no-progress']) == 0
+    assert main(['search', '--dataset', str(run['db']), '--task', 'test0', '--checkpoint',
+                 str(run['ckpt']), '--num-candidates', '4', '--device', 'cpu',
+                 '--no-progress']) == 0
     assert 'tiny.h5:test0' in capsys.readouterr().out
 
 

@@ -1,26 +1,20 @@
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'training'))
-from d2a_tiny import one_thread, write_image_folder  # noqa: E402
-
-from d2a.cli.main import main  # noqa: E402
-from d2a.nets import NB201Network  # noqa: E402
+from d2a.cli.main import main
+from d2a.nets import NB201Network
 
 ARCH = '|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|skip_connect~2|'
 
 
-def test_train_arch_one_epoch(tmp_path, capsys):
-    folder = write_image_folder(tmp_path / 'images', num_classes=3, per_class=5)
+def test_train_arch_one_epoch(tiny, tmp_path, capsys):
+    folder = tiny.write_image_folder(tmp_path / 'images', num_classes=3, per_class=5)
     out = tmp_path / 'out'
-    with one_thread():
-        assert main(['train-arch', '--arch', ARCH, '--dataset', str(folder), '--out', str(out),
-                     '--epochs', '1', '--C', '4', '--N', '1', '--batch-size', '8',
-                     '--image-size', '16', '--device', 'cpu', '--no-progress']) == 0
+    assert main(['train-arch', '--arch', ARCH, '--dataset', str(folder), '--out', str(out),
+                 '--epochs', '1', '--C', '4', '--N', '1', '--batch-size', '8',
+                 '--image-size', '16', '--device', 'cpu', '--no-progress']) == 0
     assert 'test accuracy' in capsys.readouterr().out
     result = json.loads((out / 'result.json').read_text())
     assert 0.0 <= result['test_accuracy'] <= 100.0 and result['epochs'] == 1
@@ -39,8 +33,8 @@ def test_train_arch_one_epoch(tmp_path, capsys):
     (['--dataset', '{tmp}/missing'], 'does not exist'),
     (['--test-fraction', '1.5'], '--test-fraction must be in (0, 1)'),
 ])
-def test_train_arch_errors(tmp_path, capsys, args, message):
-    folder = write_image_folder(tmp_path / 'images', num_classes=2, per_class=3)
+def test_train_arch_errors(tiny, tmp_path, capsys, args, message):
+    folder = tiny.write_image_folder(tmp_path / 'images', num_classes=2, per_class=3)
     base = {'--arch': ARCH, '--dataset': str(folder), '--out': str(tmp_path / 'o'),
             '--epochs': '1', '--device': 'cpu'}
     for k, v in zip(args[::2], args[1::2]):

@@ -4,7 +4,7 @@ import pytest
 
 from d2a.graphs import get_space
 from d2a.graphs.mbv3 import MBV3CostModel, count_flops as mbv3_flops, count_params as mbv3_params
-from d2a.graphs.nb201 import NB201CostModel
+from d2a.graphs.nb201 import NB201CostModel, format_arch
 from d2a.nets.nb201 import count_flops, count_params
 
 
@@ -28,7 +28,7 @@ def test_space_cost_models():
     nb201 = get_space('nb201').cost_model(num_classes=3)
     assert (nb201.C, nb201.N, nb201.image_size, nb201.num_classes) == (16, 5, 32, 3)
     assert get_space('nb201').cost_model(num_classes=3) is nb201  # cached per size
-    arch = '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|'
+    arch = format_arch(['nor_conv_3x3'] * 6)
     assert get_space('nb201').cost_model().params(arch) == 1_531_546  # as README.md says
     mbv3 = get_space('mbv3').cost_model(in_channels=1, num_classes=10)
     archs = get_space('mbv3').sample(20, random.Random(0))

@@ -1,6 +1,4 @@
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +7,6 @@ from d2a.cli.main import main
 from d2a.db import MetaDatabase
 from d2a.pipeline.embedded import (CHECKPOINT_FILES, DB_NAME, SCALES, Build, CellSubset,
                                    anchor_cells, format_cpu_table, read_split)
-
-BENCH = Path(__file__).resolve().parents[2] / 'bench'
 
 
 @pytest.fixture(scope='module')
@@ -118,10 +114,9 @@ def test_cell_subset_samples_only_its_cells():
         CellSubset([cells[0], cells[0]])
 
 
-def test_search_quality_bench_on_the_tiny_build(tiny_build, tmp_path, capsys):
+def test_search_quality_bench_on_the_tiny_build(tiny_build, tmp_path, capsys, bench):
     root, _, _ = tiny_build
-    sys.path.insert(0, str(BENCH))
-    import search_quality
+    search_quality = bench('search_quality')
     out = tmp_path / 'quality.json'
     argv = ['--db', str(root / 'pkg' / 'data' / DB_NAME), '--checkpoint',
             str(root / 'pkg' / 'checkpoints'), '--seeds', '0', '1', '--num-candidates', '3',
@@ -142,9 +137,8 @@ def test_search_quality_bench_on_the_tiny_build(tiny_build, tmp_path, capsys):
     assert json.loads(out.read_text())['trained_now'] == 0
 
 
-def test_percentile_counts_ties_half():
-    sys.path.insert(0, str(BENCH))
-    from search_quality import percentile
+def test_percentile_counts_ties_half(bench):
+    percentile = bench('search_quality').percentile
     assert percentile(50.0, np.array([10.0, 50.0, 90.0])) == pytest.approx(50.0)
     assert percentile(95.0, np.array([10.0, 50.0, 90.0])) == pytest.approx(100.0)
     with pytest.raises(ValueError):

@@ -1,14 +1,8 @@
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from d2a_tiny import build_db  # noqa: E402
-
-from d2a.db import MetaDatabase  # noqa: E402
-from d2a.training.episodes import MetaTrainData, epoch_batches  # noqa: E402
+from d2a.db import MetaDatabase
+from d2a.training.episodes import MetaTrainData, epoch_batches
 
 
 @pytest.mark.parametrize('n,batch,world', [(10, 3, 1), (10, 2, 2), (7, 2, 3), (1, 4, 2)])
@@ -26,13 +20,8 @@ def test_epoch_batches_cover_items_once_per_epoch(n, batch, world):
         assert epoch_batches(items, n, epoch=2, seed=0) != epoch_batches(items, n, epoch=1, seed=0)
 
 
-@pytest.fixture(scope='module')
-def db_path(tmp_path_factory):
-    return build_db(tmp_path_factory.mktemp('db') / 'tiny.h5')
-
-
-def test_split_items_and_batches(db_path):
-    with MetaDatabase.open(db_path) as db:
+def test_split_items_and_batches(tiny_db):
+    with MetaDatabase.open(tiny_db) as db:
         data = MetaTrainData(db, num_sample=3, val_fraction=0.34, top_k=2, seed=0)
         train, val = data.split_tasks('train'), data.split_tasks('val')
         assert len(train) == 4 and len(val) == 2  # the meta-test task is not used
@@ -54,8 +43,8 @@ def test_split_items_and_batches(db_path):
         assert a.shape == b.shape and not np.allclose(a, b)  # re-drawn, not fixed
 
 
-def test_bad_options(db_path):
-    with MetaDatabase.open(db_path) as db:
+def test_bad_options(tiny_db):
+    with MetaDatabase.open(tiny_db) as db:
         with pytest.raises(ValueError, match='fewer than num_sample=50'):
             MetaTrainData(db, num_sample=50)
         with pytest.raises(ValueError, match="no recipe 'other'"):

@@ -1,27 +1,16 @@
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from d2a_tiny import build_db, one_thread, train_config  # noqa: E402
-
-from d2a.checkpoint import load_checkpoint  # noqa: E402
-from d2a.training.log import read_metrics_log  # noqa: E402
-from d2a.training.trainer import TrainConfig, Trainer, train  # noqa: E402
-
-
-@pytest.fixture(scope='module')
-def db_path(tmp_path_factory):
-    return build_db(tmp_path_factory.mktemp('db') / 'tiny.h5')
+from d2a.checkpoint import load_checkpoint
+from d2a.training.log import read_metrics_log
+from d2a.training.trainer import TrainConfig, Trainer, train
 
 
 @pytest.mark.parametrize('kind', ['generator', 'predictor'])
-def test_train_writes_checkpoints_logs_and_config(db_path, tmp_path, kind):
-    with one_thread():
-        summary = train(train_config(kind, db_path, tmp_path, epochs=2))
+def test_train_writes_checkpoints_logs_and_config(tiny_db, tmp_path, kind, tiny):
+    summary = train(tiny.train_config(kind, tiny_db, tmp_path, epochs=2))
     assert summary['best_epoch'] in (1, 2)
     for name in (f'{kind}.pt', f'{kind}.last.pt', f'{kind}.config.yaml',
                  f'{kind}.metrics.jsonl', 'extractor.pt'):
@@ -43,24 +32,23 @@ def test_train_writes_checkpoints_logs_and_config(db_path, tmp_path, kind):
         assert len(preds) == 2 * 6 and {'task', 'arch', 'true', 'pred'} <= set(preds[0])
 
 
-def test_resume_equals_uninterrupted_run(db_path, tmp_path, monkeypatch):
-    with one_thread():
-        train(train_config('generator', db_path, tmp_path / 'a', epochs=3))
-        # Interrupted in the middle of epoch 2 (after its training steps) ...
-        run_epoch = Trainer._train_epoch
+def test_resume_equals_uninterrupted_run(tiny_db, tmp_path, monkeypatch, tiny):
+    train(tiny.train_config('generator', tiny_db, tmp_path / 'a', epochs=3))
+    # Interrupted in the middle of epoch 2 (after its training steps) ...
+    run_epoch = Trainer._train_epoch
 
-        def interrupted(self, epoch, info):
-            metrics = run_epoch(self, epoch, info)
-            if epoch == 2:
-                raise KeyboardInterrupt
-            return metrics
-        monkeypatch.setattr(Trainer, '_train_epoch', interrupted)
-        with pytest.raises(KeyboardInterrupt):
-            train(train_config('generator', db_path, tmp_path / 'b', epochs=3))
-        monkeypatch.undo()
-        assert load_checkpoint(tmp_path / 'b' / 'generator.last.pt').resume['epoch'] == 1
-        # ... and continued: it redoes epoch 2 and ends where the uninterrupted run ends.
-        train(train_config('generator', db_path, tmp_path / 'b', epochs=3), resume=True)
+    def interrupted(self, epoch, info):
+        metrics = run_epoch(self, epoch, info)
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return metrics
+    monkeypatch.setattr(Trainer, '_train_epoch', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny.train_config('generator', tiny_db, tmp_path / 'b', epochs=3))
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / 'b' / 'generator.last.pt').resume['epoch'] == 1
+    # ... and continued: it redoes epoch 2 and ends where the uninterrupted run ends.
+    train(tiny.train_config('generator', tiny_db, tmp_path / 'b', epochs=3), resume=True)
     a = load_checkpoint(tmp_path / 'a' / 'generator.last.pt')
     b = load_checkpoint(tmp_path / 'b' / 'generator.last.pt')
     for key, value in a.model_state.items():
@@ -71,43 +59,42 @@ def test_resume_equals_uninterrupted_run(db_path, tmp_path, monkeypatch):
                          for r in read_metrics_log(tmp_path / 'b' / 'generator.metrics.jsonl')]
 
 
-def test_resume_and_overwrite_rules(db_path, tmp_path):
-    with one_thread():
-        train(train_config('predictor', db_path, tmp_path, epochs=1))
-        with pytest.raises(FileExistsError, match='--resume'):
-            Trainer(train_config('predictor', db_path, tmp_path))
-        with pytest.raises(ValueError, match='training num_sample: checkpoint 3, now 4'):
-            train(train_config('predictor', db_path, tmp_path, epochs=2, num_sample=4),
-                  resume=True)
-        with pytest.raises(ValueError, match='model hidden_channels: checkpoint 8, now 16'):
-            cfg = train_config('predictor', db_path, tmp_path, epochs=2)
-            cfg.model_args['hidden_channels'] = 16
-            train(cfg, resume=True)
+def test_resume_and_overwrite_rules(tiny_db, tmp_path, tiny):
+    train(tiny.train_config('predictor', tiny_db, tmp_path, epochs=1))
+    with pytest.raises(FileExistsError, match='--resume'):
+        Trainer(tiny.train_config('predictor', tiny_db, tmp_path))
+    with pytest.raises(ValueError, match='training num_sample: checkpoint 3, now 4'):
+        train(tiny.train_config('predictor', tiny_db, tmp_path, epochs=2, num_sample=4),
+              resume=True)
+    with pytest.raises(ValueError, match='model hidden_channels: checkpoint 8, now 16'):
+        cfg = tiny.train_config('predictor', tiny_db, tmp_path, epochs=2)
+        cfg.model_args['hidden_channels'] = 16
+        train(cfg, resume=True)
     with pytest.raises(FileNotFoundError, match='generator.last.pt'):
-        Trainer(train_config('generator', db_path, tmp_path), resume=True)
+        Trainer(tiny.train_config('generator', tiny_db, tmp_path), resume=True)
 
 
-def test_bad_config(db_path, tmp_path):
+def test_bad_config(tiny_db, tmp_path, tiny):
     with pytest.raises(ValueError, match='unknown training option'):
         TrainConfig.from_dict({'db': 'x', 'out': 'y', 'learning_rate': 1})
     with pytest.raises(ValueError, match='epochs must be a positive integer'):
         TrainConfig(db='x', out='y', epochs=0)
     with pytest.raises(ValueError, match="is a predictor, not a generator"):
-        train(train_config('generator', db_path, tmp_path, model='metad2a_nb201_predictor'))
+        train(tiny.train_config('generator', tiny_db, tmp_path, model='metad2a_nb201_predictor'))
     with pytest.raises(ValueError, match='differs from the feature size 12'):
-        train(train_config('predictor', db_path, tmp_path, model_args={'in_channels': 5}))
+        train(tiny.train_config('predictor', tiny_db, tmp_path, model_args={'in_channels': 5}))
 
 
-def _ddp_worker(rank: int, world_size: int, port: int, db: str, out: str) -> None:
+def _ddp_worker(rank: int, world_size: int, port: int, config: TrainConfig) -> None:
     import os
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
     torch.set_num_threads(1)
-    summary = train(train_config('predictor', Path(db), Path(out), epochs=2))
+    summary = train(config)
     assert summary['rank'] == rank
 
 
-def test_distributed_two_cpu_processes(db_path, tmp_path):
+def test_distributed_two_cpu_processes(tiny_db, tmp_path, tiny):
     import socket
 
     import torch.multiprocessing as mp
@@ -115,8 +102,9 @@ def test_distributed_two_cpu_processes(db_path, tmp_path):
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
     # fork: the children reuse the imported modules instead of importing torch again.
-    mp.start_processes(_ddp_worker, args=(2, port, str(db_path), str(tmp_path)), nprocs=2,
-                       join=True, start_method='fork')
+    config = tiny.train_config('predictor', tiny_db, tmp_path, epochs=2)
+    mp.start_processes(_ddp_worker, args=(2, port, config), nprocs=2, join=True,
+                       start_method='fork')
     records = read_metrics_log(tmp_path / 'predictor.metrics.jsonl')
     assert [r['epoch'] for r in records] == [1, 2]  # one writer: rank 0
     ckpt = load_checkpoint(tmp_path / 'predictor.last.pt')
@@ -126,8 +114,8 @@ def test_distributed_two_cpu_processes(db_path, tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 @pytest.mark.parametrize('kind', ['generator', 'predictor'])
-def test_train_on_cuda_with_bf16_autocast(db_path, tmp_path, kind):
-    summary = train(train_config(kind, db_path, tmp_path, epochs=1, device='cuda', amp=True))
+def test_train_on_cuda_with_bf16_autocast(tiny_db, tmp_path, kind, tiny):
+    summary = train(tiny.train_config(kind, tiny_db, tmp_path, epochs=1, device='cuda', amp=True))
     assert summary['best_epoch'] == 1
     ckpt = load_checkpoint(tmp_path, kind=kind)
     assert all(v.device.type == 'cpu' for v in ckpt.model_state.values())

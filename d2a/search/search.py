@@ -1,0 +1,203 @@
+r"""Search: generate architectures for a new dataset and rank them (MetaD2A's meta-test).
+
+For a dataset (an image folder, an ``.npz`` file or a task of a meta-database):
+
+1. **features** -- extract one feature vector per image with the feature extractor the
+   checkpoints were trained with (:mod:`d2a.search.features`);
+2. **encoding** -- draw ``num_sample`` vectors per class and encode the dataset;
+3. **generation** -- sample graphs from the generator in batches until ``num_candidates``
+   unique (by canonical key) valid architectures that satisfy the constraints exist
+   (:mod:`d2a.search.candidates`, :mod:`d2a.search.constraints`);
+4. **ranking** -- score each with the predictor, averaged over several re-samplings of the
+   dataset, and return the ``top_k`` (:mod:`d2a.search.ranking`).
+
+:func:`search` is the Python API; ``d2a search`` prints the same
+:class:`~d2a.search.results.SearchResult`.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import torch
+
+from d2a.search.candidates import collect_candidates
+from d2a.search.constraints import Constraints, LatencyTable
+from d2a.search.features import DatasetInput, dataset_features
+from d2a.search.ranking import rank_candidates
+from d2a.search.results import Candidate, SearchResult
+from d2a.utils.paths import DEFAULT_CHECKPOINT_DIR
+
+
+@dataclass
+class LoadedModels:
+    r"""The generator and predictor of a checkpoint folder, ready for search."""
+    generator: torch.nn.Module
+    predictor: torch.nn.Module
+    space: str
+    feature_extractor: Dict[str, Any]
+    num_sample: int
+    directory: Path
+
+
+def resolve_checkpoint_dir(checkpoint_dir: Optional[Union[str, Path]] = None) -> Path:
+    r"""The checkpoint folder to use (the shipped one by default); raises
+    :class:`FileNotFoundError` telling how to get one when it lacks a model."""
+    directory = Path(checkpoint_dir) if checkpoint_dir is not None else DEFAULT_CHECKPOINT_DIR
+    missing = [k for k in ('generator', 'predictor') if not (directory / f'{k}.pt').is_file()]
+    if missing:
+        what = 'the shipped checkpoint folder' if checkpoint_dir is None else 'checkpoint folder'
+        raise FileNotFoundError(
+            f"{what} {directory} has no {' and no '.join(f'{k}.pt' for k in missing)}: pass "
+            '--checkpoint DIR (checkpoint_dir=...) of a trained run, or train one with '
+            "'d2a train generator --db DB.h5 --out DIR' and "
+            "'d2a train predictor --db DB.h5 --out DIR'")
+    return directory
+
+
+def load_models(checkpoint_dir: Optional[Union[str, Path]] = None,
+                device: Union[str, torch.device] = 'cpu') -> LoadedModels:
+    r"""Loads ``generator.pt`` and ``predictor.pt`` of a checkpoint folder and checks that
+    they belong together (same search space and feature extractor)."""
+    from d2a.registry import load_model
+    directory = resolve_checkpoint_dir(checkpoint_dir)
+    models, ckpts = {}, {}
+    for kind in ('generator', 'predictor'):
+        loaded = load_model(directory, kind, device=device)
+        models[kind], ckpts[kind] = loaded.model, loaded.checkpoint
+    gen, pred = ckpts['generator'], ckpts['predictor']
+    if gen.space != pred.space:
+        raise ValueError(f'checkpoints in {directory} disagree: the generator is for space '
+                         f'{gen.space!r}, the predictor for {pred.space!r}')
+    for key in ('name', 'dim', 'config'):
+        if gen.feature_extractor.get(key) != pred.feature_extractor.get(key):
+            raise ValueError(f'checkpoints in {directory} were trained on different features: '
+                             f'generator {key}={gen.feature_extractor.get(key)!r}, predictor '
+                             f'{key}={pred.feature_extractor.get(key)!r}')
+    return LoadedModels(generator=models['generator'], predictor=models['predictor'],
+                        space=gen.space, feature_extractor=dict(gen.feature_extractor),
+                        num_sample=int(pred.train_config.get('num_sample', 20)),
+                        directory=directory)
+
+
+def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = None,
+           num_candidates: int = 500, top_k: int = 5, batch_size: Optional[int] = None,
+           num_resamples: int = 5, max_params: Optional[float] = None,
+           max_flops: Optional[float] = None, max_latency: Optional[float] = None,
+           latency_table: Optional[Union[str, Path]] = None,
+           latency_device: Optional[str] = None, patience: int = 20,
+           device: Optional[str] = 'auto', seed: int = 0,
+           progress: bool = False) -> SearchResult:
+    r"""Generates and ranks architectures for ``dataset`` (see the module docstring).
+
+    Args:
+        dataset: an image folder, an ``.npz`` file, a source spec (``'digits'``,
+            ``'glyphs:greek_lower'``, see :func:`~d2a.datasets.parse_source`), or
+            ``(meta-database path, task name)``.
+        checkpoint_dir (str or Path, optional): folder with ``generator.pt`` and
+            ``predictor.pt`` (default: the package's shipped checkpoints).
+        num_candidates (int): unique valid candidates to generate and score (MetaD2A: 500
+            for CIFAR, 50 for others).
+        top_k (int): candidates returned.
+        batch_size (int, optional): graphs generated per batch (default:
+            ``num_candidates`` clipped to 100..1000; larger batches amortise the dataset
+            encoding and the decoder's per-step overhead).
+        num_resamples (int): dataset draws the predictor's scores are averaged over.
+        max_params (float, optional), max_flops (float, optional): limits of the NB201
+            network (C=16, N=5) of a candidate, as counts.
+        max_latency (float, optional): limit in ms, looked up in ``latency_table`` (CSV,
+            ``arch`` column and one column per device) for ``latency_device``.
+        patience (int): give up after this many batches that bring no new candidate.
+        device (str, optional): ``'auto'`` (CUDA when available), ``'cpu'``, ``'cuda'``.
+        seed (int): seeds the dataset draws and the sampling.
+        progress (bool): progress bars.
+
+    Raises :class:`FileNotFoundError` for a missing checkpoint or dataset and
+    :class:`ValueError` for bad input or constraints no candidate satisfies.
+    """
+    import numpy as np
+
+    from d2a.graphs import get_space
+    from d2a.device import resolve_device
+    if top_k < 1 or num_resamples < 1:
+        raise ValueError(f'top_k and num_resamples must be >= 1, got {top_k} and {num_resamples}')
+    if (latency_table is None) != (latency_device is None):
+        raise ValueError('a latency table and a device name go together '
+                         '(--latency-table CSV --device-latency NAME)')
+    dev = resolve_device(device)
+    t_start = time.perf_counter()
+    models = load_models(checkpoint_dir, dev)
+    space = get_space(models.space)
+    table = LatencyTable(latency_table, latency_device, space=space.name) \
+        if latency_table is not None else None
+
+    t0 = time.perf_counter()
+    data = dataset_features(dataset, models, dev, progress)
+    timing = {'features': time.perf_counter() - t0, 'encoding': 0.0, 'generation': 0.0,
+              'ranking': 0.0}
+    cost = space.cost_model(num_classes=len(data.classes), in_channels=data.num_channels)
+    if cost is None and (max_params is not None or max_flops is not None):
+        raise ValueError(f'max_params/max_flops are not available for the {space.name} space '
+                         '(no cost model)')
+    constraints = Constraints(max_params, max_flops, max_latency,
+                              table if max_latency is not None else None, cost)
+    constraints.check_feasible()
+
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    generator = models.generator
+
+    @torch.no_grad()
+    def sample(n: int) -> List[Optional[str]]:
+        t = time.perf_counter()
+        x = data.draw(models.num_sample, rng).to(dev)
+        mu, logvar = generator.encode(x)
+        if dev.type == 'cuda':  # kernels run asynchronously: wait before reading the clock
+            torch.cuda.synchronize(dev)
+        timing['encoding'] += time.perf_counter() - t
+        t = time.perf_counter()
+        mu, logvar = mu.expand(n, -1), logvar.expand(n, -1)
+        eps = torch.randn(mu.shape, generator=gen, device=dev, dtype=mu.dtype)
+        node_type, adj = generator.decoder.sample(mu + eps * torch.exp(0.5 * logvar),
+                                                  generator=gen)
+        archs = space.from_dense_batch(node_type, adj)
+        timing['generation'] += time.perf_counter() - t
+        return archs
+
+    if batch_size is None:
+        batch_size = min(max(num_candidates, 100), 1000)
+    archs, stats = collect_candidates(sample, space, num_candidates, constraints, batch_size,
+                                      patience, progress)
+    message = None
+    if not archs:
+        why = ', '.join(f'{k} {v:,}' for k, v in stats.rejected.items() if v)
+        raise ValueError(f'no candidate satisfies the constraints after {stats.num_generated:,} '
+                         f'generated graphs ({stats.num_valid:,} valid'
+                         f'{f"; rejected by {why}" if why else ""}): relax '
+                         + ', '.join(f'{k}={v}' for k, v in constraints.active.items()))
+    if len(archs) < num_candidates:
+        message = (f'only {len(archs):,} unique valid candidates satisfy the constraints after '
+                   f'{stats.num_generated:,} generated graphs ({patience} batches without a new '
+                   f'one); asked for {num_candidates:,}')
+        warnings.warn(message)
+
+    t0 = time.perf_counter()
+    mean, std = rank_candidates(models.predictor, space, archs, data, models.num_sample,
+                                num_resamples, rng, dev)
+    timing['ranking'] = time.perf_counter() - t0
+    order = sorted(range(len(archs)), key=lambda i: -mean[i])[:top_k]
+    candidates = [Candidate(rank=r + 1, arch=archs[i], predicted_accuracy=float(mean[i]),
+                            predicted_std=float(std[i]),
+                            params=cost.params(archs[i]) if cost is not None else None,
+                            flops=cost.flops(archs[i]) if cost is not None else None,
+                            latency_ms=table.latency(archs[i]) if table is not None else None)
+                  for r, i in enumerate(order)]
+    timing['total'] = time.perf_counter() - t_start
+    return SearchResult(dataset=data.name, candidates=candidates,
+                        num_generated=stats.num_generated, num_valid=stats.num_valid,
+                        num_evaluated=len(archs), rejected=dict(stats.rejected), timing=timing,
+                        space=space.name, checkpoint=str(models.directory),
+                        constraints=constraints.active, message=message)
