@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 # ---------------------------------------------------------------------------- build
 def _add_build(dsub: argparse._SubParsersAction) -> None:
-    from d2a.datasets.glyphs import SCRIPTS
+    from d2a.datasets.glyph_scripts import SCRIPTS
     p = dsub.add_parser(
         'build', help='extract features of raw image sources into a new database',
         formatter_class=_Formatter,

@@ -2,7 +2,9 @@ r"""Entry point of the ``d2a`` command.
 
 Each sub-command lives in its own module of :mod:`d2a.cli` exposing
 ``add_parser(subparsers)``; the parser it adds sets ``func`` (called with the parsed
-arguments, returns an exit code).
+arguments, returns an exit code). Building a parser imports neither torch nor NumPy (the
+defaults come from plain-data configuration classes); a command imports what it needs when
+it runs. A command line naming a command builds only that command's parser.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 from d2a import __version__  # noqa: E402
 
-#: Sub-command modules, in the order ``d2a --help`` lists them.
+#: Sub-command modules, in the order ``d2a --help`` lists them (module ``x_y`` is command
+#: ``x-y``).
 COMMAND_MODULES = [
     'd2a.cli.spaces',
     'd2a.cli.train',
@@ -36,7 +39,8 @@ class CLIError(Exception):
     r"""An error the user can fix; printed without a traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    r"""The ``d2a`` parser with every command, or with ``command`` only."""
     parser = argparse.ArgumentParser(
         prog='d2a',
         description='Rapid neural architecture search: generate a good architecture for a new '
@@ -45,12 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--version', action='version', version=f'd2a {__version__}')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     for name in COMMAND_MODULES:
-        importlib.import_module(name).add_parser(sub)
+        if command is None or _command_name(name) == command:
+            importlib.import_module(name).add_parser(sub)
     return parser
 
 
+def _command_name(module: str) -> str:
+    return module.rsplit('.', 1)[1].replace('_', '-')
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    commands = {_command_name(m) for m in COMMAND_MODULES}
+    parser = build_parser(argv[0] if argv and argv[0] in commands else None)
     args = parser.parse_args(argv)
     if getattr(args, 'func', None) is None:
         parser.print_help()

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Tuple
+from typing import TYPE_CHECKING, Tuple
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -60,6 +61,7 @@ def split_per_class(labels: np.ndarray, test_fraction: float,
                     seed: int) -> Tuple[np.ndarray, np.ndarray]:
     r"""Seeded train/test indices with ``test_fraction`` of every class (at least one image
     on each side)."""
+    import numpy as np
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f'--test-fraction must be in (0, 1), got {test_fraction}')
     rng = np.random.default_rng(seed)
