@@ -151,7 +151,9 @@ class HierarchicalSetEncoder(Module):
         proto = self.intra(self.lin_in(x[class_mask]))
         dense = proto.new_zeros(x.size(0), x.size(1), proto.size(-1))
         dense[class_mask] = proto
-        return self.inter(dense, class_mask)
+        # Without padded classes a mask changes nothing; leaving it out spares attention
+        # torch's check of the padding mask (which imports torch.fx and SymPy, ~0.5 s, once).
+        return self.inter(dense, None if bool(class_mask.all()) else class_mask)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, '

@@ -75,3 +75,14 @@ def test_cuda(make):
     x, mask = pad_datasets([torch.randn(2, 5, 12), torch.randn(3, 5, 12)])
     out = enc(x.cuda(), mask.cuda())
     assert out.is_cuda and out.shape == (2, 6)
+
+
+def test_full_class_mask_equals_no_mask():
+    torch.manual_seed(0)
+    enc = HierarchicalSetEncoder(6, 8, 4, num_heads=2).eval()
+    x = torch.randn(2, 3, 5, 6)
+    full = torch.ones(2, 3, dtype=torch.bool)
+    assert torch.equal(enc(x, full), enc(x))
+    part = full.clone()
+    part[1, 2] = False
+    assert torch.allclose(enc(x, part)[1], enc(x[1:, :2])[0], atol=1e-6)
