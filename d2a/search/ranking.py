@@ -12,7 +12,7 @@ from d2a.search.features import DatasetFeatures
 def rank_candidates(predictor: torch.nn.Module, space, archs: Sequence[str],
                     data: DatasetFeatures, num_sample: int, num_resamples: int, rng,
                     device: Union[str, torch.device] = 'cpu',
-                    chunk: int = 1024) -> Tuple[List[float], List[float]]:
+                    chunk: int = 128) -> Tuple[List[float], List[float]]:
     r"""The predictor's mean and standard deviation over ``num_resamples`` dataset draws
     for each architecture."""
     from d2a.graphs.dense import archs_to_dense, dense_to_batch

@@ -135,7 +135,7 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
         if latency_table is not None else None
 
     t0 = time.perf_counter()
-    data = dataset_features(dataset, models, dev, progress)
+    data = dataset_features(dataset, models, dev)
     timing = {'features': time.perf_counter() - t0, 'encoding': 0.0, 'generation': 0.0,
               'ranking': 0.0}
     cost = space.cost_model(num_classes=len(data.classes), in_channels=data.num_channels)
