@@ -116,20 +116,34 @@ class DAGGRUEncoder(Module):
     def _propagate(self, x: Tensor, edge_index: Tensor, level: Tensor, num_levels: int,
                    k: int) -> Tensor:
         src, dst = edge_index
-        h = x.new_zeros(x.size(0), self.hidden_channels)
+        num_nodes, width = x.size(0), self.hidden_channels
+        h = x.new_zeros(num_nodes, width)
+        # A node's outgoing message, sigma(W_g h) * W_m h, computed once when its state is
+        # (not once per outgoing edge), for nodes that have successors.
+        msg = x.new_zeros(num_nodes, width)
+        has_out = torch.zeros(num_nodes, dtype=torch.bool, device=x.device)
+        has_out[src] = True
         edge_level = level[dst]
+        # Without autograd the states are written in place (the level's copy is not needed).
+        inplace = not torch.is_grad_enabled()
         for lv in range(num_levels):
             nodes = (level == lv).nonzero().view(-1)
             e = (edge_level == lv).nonzero().view(-1)
-            msg_in = h.new_zeros(nodes.numel(), self.hidden_channels)
+            msg_in = h.new_zeros(nodes.numel(), width)
             if e.numel() > 0:
-                hs = h[src[e]]
-                msg = torch.sigmoid(self.gates[k](hs)) * self.mappers[k](hs)
                 # Position of each edge's target within this level's node list.
-                local = torch.full((x.size(0), ), -1, dtype=torch.long, device=x.device)
+                local = torch.full((num_nodes, ), -1, dtype=torch.long, device=x.device)
                 local[nodes] = torch.arange(nodes.numel(), device=x.device)
-                msg_in = scatter(msg, local[dst[e]], dim=0, dim_size=nodes.numel(), reduce='sum')
-            h = h.index_copy(0, nodes, self.grus[k](x[nodes], msg_in))
+                msg_in = scatter(msg[src[e]], local[dst[e]], dim=0, dim_size=nodes.numel(),
+                                 reduce='sum')
+            new = self.grus[k](x[nodes], msg_in)
+            senders = has_out[nodes]
+            out = nodes[senders]
+            if out.numel() > 0:
+                hs = new[senders]
+                sent = torch.sigmoid(self.gates[k](hs)) * self.mappers[k](hs)
+                msg = msg.index_copy_(0, out, sent) if inplace else msg.index_copy(0, out, sent)
+            h = h.index_copy_(0, nodes, new) if inplace else h.index_copy(0, nodes, new)
         return h
 
     def forward(self, batch: Batch) -> Tensor:

@@ -79,3 +79,15 @@ def test_cuda(name):
     enc = ENCODERS[name](space.num_node_types).cuda()
     out = enc(_batch(space, [NB201_A, NB201_B]).cuda())
     assert out.is_cuda and out.shape == (2, 8)
+
+
+@pytest.mark.parametrize('space_name', ['nb201', 'mbv3'])
+def test_dag_gru_writes_states_in_place_only_without_autograd(space_name):
+    torch.manual_seed(0)
+    space = get_space(space_name)
+    enc = DAGGRUEncoder(space.num_node_types, 16, 8)
+    batch = dense_to_batch(*archs_to_dense(space, space.sample(6)))
+    with_grad = enc(batch)
+    with_grad.sum().backward()  # the out-of-place path keeps what backward needs
+    with torch.no_grad():
+        assert torch.equal(enc(batch), with_grad.detach())
