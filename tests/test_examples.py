@@ -26,7 +26,7 @@ def test_graph_predictor_example_runs(capsys):
     printed = capsys.readouterr().out
     assert 'round 2: 30 cells evaluated' in printed
     # The best labelled cell is at least as good as any cell of the first random round.
-    assert out['best'] > example.toy_accuracy('|none~0|+|none~0|none~1|+|none~0|none~1|none~2|')
+    assert out['best'] >= out['first_round_best']
     assert math.isfinite(out['spearman_accuracy']) and math.isfinite(out['spearman_latency'])
 
 
