@@ -106,3 +106,25 @@ def test_verdict_words(predictors, ours, word):
             {'target': 't', 'size': 10, 'seed': 0, 'method': 'gp', 'spearman': 0.75}]
     (line,) = predictors.verdicts(recs)
     assert f'is {word} the best baseline' in line
+
+
+def test_startup_bench_times_processes_and_judges_targets(bench):
+    import sys
+    startup = bench('startup')
+    wall, rss = startup.run_once([sys.executable, '-c', 'pass'])
+    assert wall > 0 and rss > 1
+    with pytest.raises(RuntimeError, match='failed'):
+        startup.run_once([sys.executable, '-c', 'raise SystemExit(3)'])
+    rows = {startup.BASELINE: {'median_s': 2.0, 'min_s': 2.0, 'max_s': 2.0, 'ratio': 1.0,
+                               'peak_rss_mib': 300.0},
+            'd2a --help': {'median_s': 0.2, 'min_s': 0.2, 'max_s': 0.3, 'ratio': 0.1,
+                           'peak_rss_mib': 20.0},
+            'd2a search --dataset digits': {'median_s': 1.9, 'min_s': 1.8, 'max_s': 2.1,
+                                            'ratio': 0.95, 'peak_rss_mib': 350.0}}
+    result = {'repeats': 3, 'cpu_count': 2, 'load_average_before': [0.1],
+              'load_average_after': [0.2], 'rows': rows}
+    help_line, search_line = startup.verdicts(result)
+    assert 'd2a --help: 0.20 s (target 0.3 s on idle cores: met)' in help_line
+    assert '0.95x the baseline (target 0.87x: not met)' in search_line
+    assert 'peak RSS 367 MB (target 400 MB: met)' in search_line
+    assert '| d2a --help | 0.200 |' in startup.format_result(result, markdown=True)
