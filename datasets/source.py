@@ -73,7 +73,8 @@ class ImageSource(ABC):
 
 
 def _import_sources() -> None:
-    from d2a.datasets import digits, folder, glyphs, npz, vision  # noqa: F401  (registers them)
+    from d2a.datasets import (digits, folder, glyphs, npz, patterns, photos,  # noqa: F401
+                              vision)  # (registers them)
 
 
 #: The source classes by kind.

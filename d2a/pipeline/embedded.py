@@ -58,27 +58,43 @@ SPLIT_ATTR = 'source_split'
 
 
 @dataclass(frozen=True)
+class SourcePlan:
+    r"""A source of the build and the tasks drawn from it.
+
+    Args:
+        spec (str): the source, as :func:`d2a.datasets.parse_source` reads it (with its
+            own image count, size and rendering difficulty: the task's regime).
+        tasks (int): class subsets drawn from it; ``0`` makes one task of the whole source.
+        classes (tuple): inclusive range of classes of a drawn task.
+    """
+    spec: str
+    tasks: int = 0
+    classes: Tuple[int, int] = (2, 2)
+
+
+@dataclass(frozen=True)
 class Scale:
     r"""The sizes of one build of the embedded database.
 
     Args:
         name (str): ``'full'`` (the shipped build) or ``'tiny'`` (a test of the pipeline).
-        image_size (int): side of the rendered images, of the features and of training.
-        images_per_class (int): images per class (glyphs rendered, others cut to it).
-        rotation (float), noise (float): glyph rendering difficulty.
-        meta_train (tuple of str): glyph scripts of the meta-training sources.
-        tasks_per_source (int): meta-training tasks drawn per meta-training source.
-        classes_per_task (tuple): inclusive range of classes of a meta-training task.
-        held_out (tuple): ``(source spec, tasks)`` of the held-out sources; ``tasks == 0``
-            makes one task of the whole source, else that many class subsets of
-            ``held_out_classes``.
-        held_out_classes (tuple): inclusive range of classes of a sampled held-out task.
-        archs_per_task (int): random cells labelled per meta-training task.
-        anchors (int): cells labelled on every meta-training task.
-        held_out_archs (int): random cells labelled per held-out task.
+        image_size (int): side of the images of the database, of the features and of
+            training.
+        meta_train (tuple of SourcePlan): the meta-training sources and their tasks.
+        held_out (tuple of SourcePlan): the held-out sources (never used for meta-training
+            or for the extractor) and their meta-test tasks.
+        archs_per_task (int): random cells labelled per meta-training task (seed 0).
+        anchors (int): cells labelled on every task, meta-training and held-out, with
+            every seed of ``anchor_seeds`` (the transfer baseline and the noise ceiling).
+        anchor_seeds (tuple of int): training seeds of the anchors.
+        held_out_archs (int): cells labelled on every held-out task -- one common set: the
+            anchors plus random cells --, with every seed of ``held_out_seeds``.
+        held_out_seeds (tuple of int): training seeds of the held-out cells.
         recipe (Recipe): how every cell is trained.
         test_fraction (float): held-out images of each class for the cell's test accuracy.
+        max_images_per_class (int, optional): cap of a class's images when labelling.
         extractor_channels (int): feature size of the small CNN.
+        extractor_in_channels (int): its image channels (grey images are repeated).
         pretrain_epochs (int): its pre-training epochs.
         train (dict): options of ``d2a train`` (:class:`~d2a.training.config.TrainConfig`)
             shared by the predictor and the generator; its ``'predictor'`` and ``'generator'`` entries
@@ -89,20 +105,18 @@ class Scale:
     """
     name: str
     image_size: int
-    images_per_class: int
-    rotation: float
-    noise: float
-    meta_train: Tuple[str, ...]
-    tasks_per_source: int
-    classes_per_task: Tuple[int, int]
-    held_out: Tuple[Tuple[str, int], ...]
-    held_out_classes: Tuple[int, int]
+    meta_train: Tuple[SourcePlan, ...]
+    held_out: Tuple[SourcePlan, ...]
     archs_per_task: int
     anchors: int
     held_out_archs: int
     recipe: Recipe
+    anchor_seeds: Tuple[int, ...] = (0,)
+    held_out_seeds: Tuple[int, ...] = (0,)
     test_fraction: float = 0.25
+    max_images_per_class: Optional[int] = None
     extractor_channels: int = 64
+    extractor_in_channels: int = 3
     pretrain_epochs: int = 10
     train: Dict[str, Any] = field(default_factory=dict)
     model_args: Dict[str, Dict[str, Any]] = field(default_factory=dict)
@@ -122,50 +136,85 @@ class Scale:
 
     def sources(self) -> Tuple[List[Any], List[Any]]:
         r"""``(meta_train, held_out)`` :class:`~d2a.datasets.ImageSource` lists."""
-        from d2a.datasets import GlyphSource, parse_source
-        train = [GlyphSource(s, images_per_class=self.images_per_class,
-                             image_size=self.image_size, rotation=self.rotation,
-                             noise=self.noise, seed=self.seed) for s in self.meta_train]
-        held = []
-        for spec, _ in self.held_out:
-            src = parse_source(spec)
-            if src.kind == 'glyphs':
-                src = GlyphSource(src.script, images_per_class=self.images_per_class,
-                                  image_size=self.image_size, rotation=self.rotation,
-                                  noise=self.noise, seed=self.seed,
-                                  max_classes=src.max_classes)
-            held.append(src)
-        return train, held
+        from d2a.datasets import parse_source
+        return ([parse_source(p.spec) for p in self.meta_train],
+                [parse_source(p.spec) for p in self.held_out])
 
 
 # Scale fields that only affect the train stage.
 _TRAIN_KEYS = ('train', 'model_args')
 
+
+def _glyphs(script: str, tasks: int, classes: Tuple[int, int] = (6, 12), **options: Any
+            ) -> SourcePlan:
+    extra = ''.join(f',{k}={v}' for k, v in options.items())
+    return SourcePlan(f'glyphs:{script},images_per_class=70,image_size=12{extra}', tasks,
+                      classes)
+
+
+def _photos(photos: str, name: str, tasks: int, classes: Tuple[int, int], **options: Any
+            ) -> SourcePlan:
+    extra = ''.join(f',{k}={v}' for k, v in options.items())
+    return SourcePlan(f'photos:{photos},images_per_class=70,image_size=12,name={name}{extra}',
+                      tasks, classes)
+
+
+def _patterns(family: str, tasks: int, classes: Tuple[int, int], **options: Any) -> SourcePlan:
+    extra = ''.join(f',{k}={v}' for k, v in options.items())
+    return SourcePlan(f'patterns:{family},images_per_class=70,image_size=12{extra}', tasks,
+                      classes)
+
+
 SCALES: Dict[str, Scale] = {
     'full': Scale(
-        name='full', image_size=12, images_per_class=64, rotation=10.0, noise=0.05,
-        meta_train=('latin_upper', 'latin_lower', 'greek_upper', 'greek_lower',
-                    'cyrillic_upper', 'cyrillic_lower', 'armenian_upper', 'armenian_lower',
-                    'math'),
-        tasks_per_source=5, classes_per_task=(10, 20),
-        held_out=(('digits', 0), ('glyphs:digits', 0), ('glyphs:arrows', 0),
-                  ('glyphs:hebrew', 2), ('glyphs:georgian', 2)),
-        held_out_classes=(12, 16),
-        archs_per_task=100, anchors=16, held_out_archs=200,
-        recipe=Recipe.mini(), extractor_channels=64, pretrain_epochs=15,
+        name='full', image_size=12,
+        # Regimes differ by source: characters (clean and noisy), photographs (close-ups and
+        # wider views, colour and grey) and procedural images whose classes differ in one
+        # statistic (orientation, frequency, roughness, dot density).
+        meta_train=(
+            _glyphs('latin_upper', 2), _glyphs('latin_lower', 2), _glyphs('greek_upper', 2),
+            _glyphs('greek_lower', 2), _glyphs('cyrillic_upper', 2),
+            _glyphs('cyrillic_lower', 2), _glyphs('armenian_upper', 2),
+            _glyphs('armenian_lower', 2), _glyphs('math', 2),
+            _glyphs('latin_lower', 2, noise=0.15, rotation=20.0, seed=1,
+                    name='glyphs_latin_lower_noisy'),
+            _glyphs('cyrillic_upper', 2, noise=0.15, rotation=20.0, seed=1,
+                    name='glyphs_cyrillic_upper_noisy'),
+            _photos('colour_a', 'photos_colour_close', 3, (5, 8), scale_min=0.04,
+                    scale_max=0.12),
+            _photos('colour_a', 'photos_colour_wide', 3, (5, 8), scale_min=0.2, scale_max=0.5),
+            _photos('grey_a', 'photos_grey_close', 3, (5, 8), grayscale=True, scale_min=0.04,
+                    scale_max=0.12),
+            _photos('grey_a', 'photos_grey_wide', 3, (5, 8), grayscale=True, scale_min=0.2,
+                    scale_max=0.5),
+            _patterns('orientation', 2, (5, 8), noise=0.4),
+            _patterns('frequency', 2, (4, 6), noise=0.2),
+            _patterns('spectrum', 2, (4, 6)),
+            _patterns('dots', 2, (4, 6)),
+        ),
+        held_out=(
+            SourcePlan('digits'),
+            _glyphs('hebrew', 1, (10, 12)), _glyphs('georgian', 1, (10, 12)),
+            _glyphs('digits', 0), _glyphs('arrows', 0),
+            _photos('colour_b+grey_b', 'photos_b', 0, (2, 2), scale_min=0.05, scale_max=0.3),
+            _patterns('shapes', 0, (2, 2)),
+        ),
+        archs_per_task=80, anchors=16, anchor_seeds=(0, 1, 2), held_out_archs=120,
+        held_out_seeds=(0, 1, 2), recipe=Recipe.mini(), test_fraction=0.4,
+        max_images_per_class=100, extractor_channels=64, pretrain_epochs=15,
         # Sized for about 15-20 minutes of one core each (they train side by side).
         train={'batch_size': 32, 'lr': 1e-3, 'top_k': 5, 'val_fraction': 0.1,
                'predictor': {'epochs': 30, 'lr_patience': 6},
                'generator': {'epochs': 300, 'lr_patience': 30}}),
     'tiny': Scale(
-        name='tiny', image_size=8, images_per_class=8, rotation=10.0, noise=0.05,
-        meta_train=('greek_lower', 'latin_upper'),
-        tasks_per_source=2, classes_per_task=(3, 4),
-        held_out=(('digits', 0), ('glyphs:arrows,max_classes=4', 0)),
-        held_out_classes=(3, 3),
-        archs_per_task=3, anchors=2, held_out_archs=4,
-        recipe=Recipe(name='tiny', C=2, N=1, epochs=1, batch_size=16),
-        extractor_channels=8, pretrain_epochs=1,
+        name='tiny', image_size=8,
+        meta_train=(SourcePlan('glyphs:greek_lower,images_per_class=8,image_size=8', 2, (3, 4)),
+                    SourcePlan('patterns:hue,images_per_class=8,image_size=8', 2, (3, 4))),
+        held_out=(SourcePlan('digits'),
+                  SourcePlan('glyphs:arrows,max_classes=4,images_per_class=8,image_size=8')),
+        archs_per_task=3, anchors=2, anchor_seeds=(0, 1), held_out_archs=4,
+        held_out_seeds=(0, 1), recipe=Recipe(name='tiny', C=2, N=1, epochs=1, batch_size=16),
+        max_images_per_class=8, extractor_channels=8, pretrain_epochs=1,
         train={'epochs': 1, 'batch_size': 4, 'max_steps': 2, 'top_k': 2, 'val_fraction': 0.25,
                'val_samples': 2, 'val_resamples': 1, 'num_sample': 3},
         model_args={'predictor': {'hidden_channels': 8, 'graph_hidden_channels': 8,
@@ -207,14 +256,32 @@ class CellSubset:
 
 
 def anchor_cells(scale: Scale) -> List[str]:
-    r"""The cells labelled on every meta-training task: stratified by parameter count, so
-    that small and large cells are all represented."""
+    r"""The cells labelled on every task: stratified by parameter count, so that small and
+    large cells are all represented."""
     from d2a.graphs import get_space
     from d2a.pipeline.label import sample_architectures
-    proxy = {'C': scale.recipe.C, 'N': scale.recipe.N, 'in_channels': 1,
-             'num_classes': scale.classes_per_task[1]}
+    proxy = {'C': scale.recipe.C, 'N': scale.recipe.N, 'in_channels': 3, 'num_classes': 10}
     return sample_architectures(get_space('nb201'), 'anchors', scale.anchors, scale.seed,
                                 'stratified', proxy)
+
+
+def held_out_cells(scale: Scale) -> List[str]:
+    r"""The one set of cells labelled on every held-out task: the anchors, then distinct
+    random cells up to ``held_out_archs`` (a common set, so that rankings of different
+    held-out tasks can be compared cell by cell)."""
+    from d2a.graphs import get_space
+    from d2a.pipeline.label import sample_architectures
+    space = get_space('nb201')
+    cells = anchor_cells(scale)[:scale.held_out_archs]
+    keys = {space.canonical_key(a) for a in cells}
+    for arch in sample_architectures(space, 'held-out', scale.held_out_archs + scale.anchors,
+                                     scale.seed):
+        if len(cells) >= scale.held_out_archs:
+            break
+        if space.canonical_key(arch) not in keys:
+            keys.add(space.canonical_key(arch))
+            cells.append(arch)
+    return cells
 
 
 def read_split(db: Any) -> Dict[str, Any]:
@@ -330,8 +397,9 @@ class Build:
         from d2a.pipeline.build import make_extractor
         from d2a.features import save_extractor
         train, _ = self._render()
-        ex = make_extractor('small_cnn', train, {'in_channels': 1,
-                                                 'out_channels': self.scale.extractor_channels},
+        ex = make_extractor('small_cnn', train,
+                            {'in_channels': self.scale.extractor_in_channels,
+                             'out_channels': self.scale.extractor_channels},
                             pretrain_epochs=self.scale.pretrain_epochs, seed=self.scale.seed,
                             device=self.device, progress=self.progress)
         save_extractor(ex, self.workdir / 'extractor.pt')
@@ -345,19 +413,19 @@ class Build:
         ex = load_extractor_file(self.workdir / 'extractor.pt')
         train, held = self._render()
         tasks = []
-        for src in train:
-            tasks += sample_tasks(src.name, src.images.classes, s.tasks_per_source,
-                                  s.classes_per_task, s.seed)
-        for src, (_, n) in zip(held, s.held_out):
-            if n == 0:
-                tasks.append(whole_source_task(src.name, src.images.classes, 'meta-test'))
-            else:
-                tasks += [dataclasses.replace(t, split='meta-test') for t in
-                          sample_tasks(src.name, src.images.classes, n, s.held_out_classes,
-                                       s.seed)]
+        for plans, sources, split_name in ((s.meta_train, train, 'meta-train'),
+                                           (s.held_out, held, 'meta-test')):
+            for plan, src in zip(plans, sources):
+                if plan.tasks == 0:
+                    tasks.append(whole_source_task(src.name, src.images.classes, split_name))
+                else:
+                    tasks += sample_tasks(src.name, src.images.classes, plan.tasks,
+                                          tuple(plan.classes), s.seed, split=split_name)
         split = {'meta-train': [x.name for x in train], 'meta-test': [x.name for x in held],
                  'extractor_trained_on': [x.name for x in train], 'scale': s.name,
-                 'recipe': self.label_recipe()[0], 'anchors': anchor_cells(s)}
+                 'recipe': self.label_recipe()[0], 'anchors': anchor_cells(s),
+                 'anchor_seeds': list(s.anchor_seeds), 'held_out_cells': held_out_cells(s),
+                 'held_out_seeds': list(s.held_out_seeds)}
         with MetaDatabase.create(self.db_path, ex.name, ex.out_channels, ex.config(),
                                  s.image_size, overwrite=True) as db:
             db.set_feature_extractor(ex.name, ex.out_channels, ex.config(),
@@ -370,25 +438,31 @@ class Build:
     def label_recipe(self) -> Tuple[str, Dict[str, Any]]:
         from d2a.pipeline.label import label_recipe
         return label_recipe(self.scale.recipe, self.scale.test_fraction,
-                            self.scale.images_per_class)
+                            self.scale.max_images_per_class)
 
     def label_jobs(self) -> List[Dict[str, Any]]:
         r"""The labelling calls every shard makes, in order (meta-training first)."""
         s = self.scale
-        return [{'space': 'nb201', 'split': 'meta-train', 'archs_per_task': s.archs_per_task},
-                {'space': 'anchors', 'split': 'meta-train', 'archs_per_task': s.anchors},
-                {'space': 'nb201', 'split': 'meta-test', 'archs_per_task': s.held_out_archs}]
+        return [{'space': 'nb201', 'split': 'meta-train', 'archs_per_task': s.archs_per_task,
+                 'seeds': [s.seed]},
+                {'space': 'anchors', 'split': 'meta-train', 'archs_per_task': s.anchors,
+                 'seeds': list(s.anchor_seeds)},
+                {'space': 'held-out', 'split': 'meta-test', 'archs_per_task': s.held_out_archs,
+                 'seeds': list(s.held_out_seeds)}]
 
     def label_shard(self, shard: Tuple[int, int]) -> None:
         r"""Labels shard ``shard = (i, N)`` of every labelling call (a worker's job)."""
         from d2a.pipeline.label import label, shard_path
         for job in self.label_jobs():
-            space = CellSubset(anchor_cells(self.scale)) if job['space'] == 'anchors' else 'nb201'
+            space = {'anchors': lambda: CellSubset(anchor_cells(self.scale)),
+                     'held-out': lambda: CellSubset(held_out_cells(self.scale)),
+                     'nb201': lambda: 'nb201'}[job['space']]()
             label(self.db_path, space, None, job['archs_per_task'], self.scale.recipe,
                   seed=self.scale.seed, shard=shard, device=self.device,
                   out=shard_path(self.db_path, shard), test_fraction=self.scale.test_fraction,
-                  max_images_per_class=self.scale.images_per_class, split=job['split'],
-                  progress=self.progress, log_interval=None if self.progress else 120.0)
+                  max_images_per_class=self.scale.max_images_per_class, split=job['split'],
+                  progress=self.progress, log_interval=None if self.progress else 120.0,
+                  train_seeds=job['seeds'])
 
     def merge_shards(self) -> int:
         r"""Merges every label shard file next to the database into it and deletes them;

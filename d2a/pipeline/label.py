@@ -184,13 +184,13 @@ def work_items(db: MetaDatabase, tasks: Sequence[str], space: Any, archs_per_tas
     return items
 
 
-def _done_keys(path: Path, recipe_id: str, seed: int, epochs: int) -> set:
+def _done_keys(path: Path, recipe_id: str, epochs: int) -> set:
     if not path.exists():
         return set()
     with MetaDatabase.open(path) as db:
         r = db.results(recipe=recipe_id)
-        return {(str(t), str(a)) for t, a, s, e in zip(r.task, r.arch, r.seed, r.epochs)
-                if int(s) == seed and int(e) == epochs}
+        return {(str(t), str(a), int(s)) for t, a, s, e in zip(r.task, r.arch, r.seed, r.epochs)
+                if int(e) == epochs}
 
 
 def label(db: Union[PathLike, MetaDatabase], space: Union[str, Any], tasks: Optional[Sequence[str]],
@@ -199,7 +199,8 @@ def label(db: Union[PathLike, MetaDatabase], space: Union[str, Any], tasks: Opti
           device: Optional[Union[str, torch.device]] = None, out: Optional[PathLike] = None,
           test_fraction: float = 0.25, max_images_per_class: Optional[int] = None,
           split: Optional[str] = 'meta-train', progress: bool = False,
-          log_interval: Optional[float] = None) -> Path:
+          log_interval: Optional[float] = None,
+          train_seeds: Optional[Sequence[int]] = None) -> Path:
     r"""Trains sampled architectures on tasks of a meta-database and records their accuracy.
 
     Args:
@@ -209,7 +210,8 @@ def label(db: Union[PathLike, MetaDatabase], space: Union[str, Any], tasks: Opti
         archs_per_task (int): architectures per task.
         recipe (Recipe): training recipe (its seed is replaced by ``seed``).
         sampler (str): ``'uniform'`` or ``'stratified'``.
-        seed (int): seed of the architecture sample and of training.
+        seed (int): seed of the architecture sample and (without ``train_seeds``) of
+            training.
         shard (tuple, optional): ``(i, N)``: do every N-th work item starting at i
             (default: from ``RANK``/``WORLD_SIZE``, else ``(0, 1)``).
         device (str or torch.device, optional): default CUDA when available (under
@@ -221,6 +223,8 @@ def label(db: Union[PathLike, MetaDatabase], space: Union[str, Any], tasks: Opti
         progress (bool): show a progress bar.
         log_interval (float, optional): without a bar, print a plain progress line to
             stderr at most this often (seconds), for logs of long unattended runs.
+        train_seeds (list of int, optional): train every sampled architecture once per
+            seed (the sample itself stays the one of ``seed``); default ``[seed]``.
 
     Returns:
         The path of the shard's results file (a meta-database without features).
@@ -241,29 +245,34 @@ def label(db: Union[PathLike, MetaDatabase], space: Union[str, Any], tasks: Opti
     if archs_per_task < 1:
         raise ValueError(f'archs_per_task must be >= 1, got {archs_per_task}')
     recipe_id, recipe_fields = label_recipe(recipe, test_fraction, max_images_per_class)
-    train_recipe = dataclasses.replace(recipe, seed=int(seed))
+    seeds = [int(seed)] if train_seeds is None else [int(v) for v in train_seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f'train_seeds must be distinct and non-empty, got {train_seeds}')
     out = Path(out) if out is not None else shard_path(db_path, shard)
 
     with MetaDatabase.open(db_path) as main:
         names = list(tasks) if tasks is not None else [t.name for t in main.tasks(split)]
         if not names:
             raise ValueError(f'{db_path}: no tasks to label (split {split!r})')
-        items = work_items(main, names, sp, archs_per_task, seed, sampler, recipe)
+        # Seeds outermost: a partial run has whole seeds of every cell, not all seeds of a few.
+        items = [(t, a, s) for s in seeds
+                 for t, a in work_items(main, names, sp, archs_per_task, seed, sampler, recipe)]
         mine = items[shard[0]::shard[1]]
-        done = _done_keys(db_path, recipe_id, seed, recipe.epochs) | \
-            _done_keys(out, recipe_id, seed, recipe.epochs)
+        done = _done_keys(db_path, recipe_id, recipe.epochs) | \
+            _done_keys(out, recipe_id, recipe.epochs)
         attrs = main.attrs
         with (MetaDatabase.open(out, 'a') if out.exists() else
               MetaDatabase.create(out, attrs['feature_extractor'] or None,
                                   attrs['feature_dim'] or None, attrs['feature_config'],
                                   attrs['image_size'])) as s:
-            s.add_tasks([main.task(n) for n in dict.fromkeys(t for t, _ in mine)])
+            s.add_tasks([main.task(n) for n in dict.fromkeys(t for t, _, _ in mine)])
             s.add_recipe(recipe_id, recipe_fields)
         loader = TaskImages(main, test_fraction, max_images_per_class)
-        todo = [(t, a) for t, a in mine if (t, a) not in done]
+        todo = [item for item in mine if item not in done]
         desc, start = f'label {shard[0]}/{shard[1]}', time.perf_counter()
         last_log = start
-        for i, (task_name, arch) in enumerate(tqdm(todo, desc=desc, disable=not progress)):
+        for i, (task_name, arch, train_seed) in enumerate(tqdm(todo, desc=desc,
+                                                              disable=not progress)):
             now = time.perf_counter()
             if log_interval is not None and not progress and now - last_log >= log_interval:
                 print(f'{desc}: {i}/{len(todo)} cells in {(now - start) / 60:.1f} min',
@@ -271,9 +280,10 @@ def label(db: Union[PathLike, MetaDatabase], space: Union[str, Any], tasks: Opti
                 last_log = now
             task = main.task(task_name)
             train_x, train_y, test_x, test_y = loader.split(task)
-            res = train_and_evaluate(arch, train_x, train_y, test_x, test_y, train_recipe,
-                                     device=device, num_classes=len(main.task_classes(task)[1]))
-            row = ResultRow(task_name, arch, float(res.accuracy), recipe_id, int(seed),
+            res = train_and_evaluate(arch, train_x, train_y, test_x, test_y,
+                                     dataclasses.replace(recipe, seed=train_seed), device=device,
+                                     num_classes=len(main.task_classes(task)[1]))
+            row = ResultRow(task_name, arch, float(res.accuracy), recipe_id, train_seed,
                             int(res.epochs), float(res.wall_time), sp.name)
             with MetaDatabase.open(out, 'a') as s:
                 s.add_results([row])

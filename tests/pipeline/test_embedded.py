@@ -36,12 +36,13 @@ def test_tiny_build_database_split_and_results(tiny_build):
     scale = SCALES['tiny']
     with MetaDatabase.open(root / 'pkg' / 'data' / DB_NAME) as db:
         split = read_split(db)
-        assert split['meta-train'] == ['glyphs_greek_lower', 'glyphs_latin_upper']
+        assert split['meta-train'] == ['glyphs_greek_lower', 'patterns_hue']
         assert split['meta-test'] == ['digits', 'glyphs_arrows']
         assert split['extractor_trained_on'] == split['meta-train']
         assert split['anchors'] == anchor_cells(scale)
         train_tasks, test_tasks = db.tasks('meta-train'), db.tasks('meta-test')
-        assert len(train_tasks) == 2 * scale.tasks_per_source and len(test_tasks) == 2
+        assert len(train_tasks) == sum(p.tasks for p in scale.meta_train)
+        assert len(test_tasks) == 2
         assert {t.source for t in train_tasks}.isdisjoint({t.source for t in test_tasks})
         r = db.results(recipe=split['recipe'])
         keys = list(zip(r.task, r.arch, r.seed))
@@ -50,8 +51,14 @@ def test_tiny_build_database_split_and_results(tiny_build):
             archs = set(r.arch[r.task == t.name])
             assert set(split['anchors']) <= archs
             assert len(archs) >= scale.archs_per_task
-        for t in test_tasks:
-            assert (r.task == t.name).sum() == scale.held_out_archs
+            for a in split['anchors']:  # anchors are trained with every anchor seed
+                seeds = set(r.seed[(r.task == t.name) & (r.arch == a)].tolist())
+                assert seeds == set(scale.anchor_seeds)
+        assert set(split['anchors']) <= set(split['held_out_cells'])
+        for t in test_tasks:  # one common set of cells, every seed
+            sel = r.task == t.name
+            assert set(r.arch[sel]) == set(split['held_out_cells'])
+            assert sel.sum() == scale.held_out_archs * len(scale.held_out_seeds)
         assert np.all((r.accuracy >= 0) & (r.accuracy <= 100))
 
 
@@ -160,15 +167,26 @@ def test_unknown_stage_and_scale_are_refused(tmp_path):
 
 
 def test_full_scale_meets_the_size_targets():
+    from d2a.datasets import parse_source
     from d2a.nets.recipe import Recipe
     full = SCALES['full']
     assert full.recipe == Recipe.mini()
     assert full.recipe.image_size == full.image_size
-    meta_train_tasks = len(full.meta_train) * full.tasks_per_source
+    meta_train_tasks = sum(p.tasks or 1 for p in full.meta_train)
     assert meta_train_tasks >= 40
     assert meta_train_tasks * (full.archs_per_task + full.anchors) >= 2000
-    assert sum(max(n, 1) for _, n in full.held_out) >= 6
-    assert full.held_out_archs >= 200
-    held_out_kinds = [spec.partition(':')[0].partition(',')[0] for spec, _ in full.held_out]
-    assert 'digits' in held_out_kinds
-    assert not {spec.partition(':')[2] for spec, _ in full.held_out} & set(full.meta_train)
+    assert sum(p.tasks or 1 for p in full.held_out) >= 6
+    assert full.held_out_archs >= 100 and len(full.held_out_seeds) >= 3
+    assert len(full.anchor_seeds) >= 3
+    train_sources = [parse_source(p.spec) for p in full.meta_train]
+    held_sources = [parse_source(p.spec) for p in full.held_out]
+    assert 'digits' in {s.kind for s in held_sources}
+    assert not {s.name for s in train_sources} & {s.name for s in held_sources}
+    # sources of several kinds: characters, photographs, procedural images
+    assert {'glyphs', 'photos', 'patterns'} <= {s.kind for s in train_sources}
+    # a held-out glyph script or photograph is never a meta-training one
+    train_scripts = {s.script for s in train_sources if s.kind == 'glyphs'}
+    assert not train_scripts & {s.script for s in held_sources if s.kind == 'glyphs'}
+    train_photos = {p for s in train_sources if s.kind == 'photos' for p in s.photo_names}
+    assert not train_photos & {p for s in held_sources if s.kind == 'photos'
+                               for p in s.photo_names}
