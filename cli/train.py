@@ -72,7 +72,16 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument('--top-k', type=int, default=default('top_k'),
                    help="generator targets per task (the task's best architectures)")
     g.add_argument('--val-fraction', type=float, default=default('val_fraction'),
-                   help='meta-training tasks held out for validation')
+                   help='meta-training tasks (or sources, see --val-by) held out for validation')
+    g.add_argument('--val-by', choices=('task', 'source'), default=default('val_by'),
+                   help='hold out tasks, or whole source datasets with all their tasks')
+    g.add_argument('--rank-weight', type=float, default=default('rank_weight'),
+                   help='predictor: weight of a listwise ranking loss within each task')
+    g.add_argument('--group-size', type=int, default=default('group_size'),
+                   help="predictor: a task's architectures per batch group, sharing one "
+                        'dataset draw')
+    g.add_argument('--level-weight', type=float, default=default('level_weight'),
+                   help="predictor with target=task: weight of the task mean/spread loss")
     g.add_argument('--val-samples', type=int, default=default('val_samples'),
                    help='graphs generated per validation task (validity, uniqueness)')
     g.add_argument('--val-resamples', type=int, default=default('val_resamples'),

@@ -19,6 +19,56 @@ from d2a.graphs.vae import GraphVAE, kl_divergence
 from d2a.sets.encoders import SET_ENCODERS
 
 
+HEADS = ('concat', 'residual')
+TARGETS = ('global', 'task')
+#: Number of :func:`dataset_statistics`.
+NUM_STATISTICS = 4
+
+
+@torch.no_grad()
+def dataset_statistics(x: Tensor, class_mask: Optional[Tensor] = None) -> Tensor:
+    r"""Descriptors of datasets computed from their sampled feature sets: the log number of
+    classes, the nearest-class-mean accuracy (leave-one-out, within the sample), the log
+    ratio of between-class to within-class variance, and the log mean within-class variance.
+
+    They describe how many classes a task has and how separable its classes are in feature
+    space -- properties that decide which networks fit a task but that a set encoder
+    trained on few tasks may not extract by itself.
+
+    Shapes:
+        - **input:** ``x`` ``[B, C_max, S, F]`` (or ``[C, S, F]``), ``class_mask``
+          ``[B, C_max]``
+        - **output:** ``[B, 4]``
+    """
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+        class_mask = None if class_mask is None else class_mask.view(1, -1)
+    b, c, s, _ = x.shape
+    mask = (torch.ones(b, c, dtype=torch.bool, device=x.device) if class_mask is None
+            else class_mask.to(x.device, torch.bool))
+    x = x.float()
+    m = mask.float()
+    num = m.sum(1).clamp_min(1)
+    centroid = x.mean(2)                                           # [B, C, F]
+    within = ((x - centroid.unsqueeze(2)) ** 2).sum(-1).mean(2)    # [B, C]
+    within = (within * m).sum(1) / num                             # [B]
+    grand = (centroid * m.unsqueeze(-1)).sum(1) / num.unsqueeze(-1)
+    between = (((centroid - grand.unsqueeze(1)) ** 2).sum(-1) * m).sum(1) / num
+    # Leave-one-out nearest class mean: a sample's own class mean without itself.
+    flat = x.reshape(b, c * s, -1)                                 # [B, C*S, F]
+    dist = torch.cdist(flat, centroid)                             # [B, C*S, C]
+    own = torch.arange(c, device=x.device).repeat_interleave(s)
+    loo = centroid.unsqueeze(2) * (s / max(s - 1, 1)) - x / max(s - 1, 1)  # [B, C, S, F]
+    dist_own = (flat - loo.reshape(b, c * s, -1)).norm(dim=-1)      # [B, C*S]
+    dist = dist.scatter(2, own.view(1, -1, 1).expand(b, -1, 1), dist_own.unsqueeze(-1))
+    dist = dist.masked_fill(~mask.unsqueeze(1), float('inf'))
+    hit = (dist.argmin(-1) == own.view(1, -1)).float().view(b, c, s).mean(2)
+    ncm = (hit * m).sum(1) / num
+    eps = 1e-6
+    return torch.stack([num.log(), ncm, (between + eps).log() - (within + eps).log(),
+                        (within + eps).log()], dim=-1)
+
+
 class MetaPredictor(Module):
     r"""The meta-performance predictor of MetaD2A (`"Rapid Neural Architecture Search by
     Learning to Generate Graphs from Datasets" <https://arxiv.org/abs/2107.00860>`_).
@@ -29,6 +79,19 @@ class MetaPredictor(Module):
     standard deviation are buffers (:meth:`set_target_stats`), so :meth:`forward` returns
     accuracies in the units of the training targets. With ``use_dataset=False`` there is no
     set encoder and the model is a plain graph predictor (:meth:`fit` / :meth:`query`).
+
+    Beyond MetaD2A, three options make its ranking follow the dataset:
+
+    * ``head='residual'``: a dataset-independent *prior* over graphs (the MLP on the graph
+      vector alone) plus a dataset-conditioned residual, the product of the graph vector and
+      a linear map of the dataset vector, initialised at zero. For a dataset unlike any seen
+      the prior -- the population ranking -- remains.
+    * ``target='task'``: the head predicts the accuracy standardised *within the task*
+      (what ranks cells on that dataset), and two linear heads on the dataset vector
+      predict the task's mean and log standard deviation (in globally standardised units),
+      so :meth:`forward` still returns accuracies: ``mean + std * z``.
+    * ``descriptors=True``: :func:`dataset_statistics` of the sampled features (class
+      count, separability) are mapped into the dataset vector.
 
     Args:
         in_channels (int): Size of the dataset's feature vectors (MetaD2A: 512).
@@ -43,6 +106,12 @@ class MetaPredictor(Module):
         set_encoder (str, optional): ``'set_transformer'`` or ``'deepsets'``.
             (default: :obj:`'set_transformer'`)
         use_dataset (bool, optional): Condition on a dataset. (default: :obj:`True`)
+        head (str, optional): ``'concat'`` (MetaD2A) or ``'residual'``.
+            (default: :obj:`'concat'`)
+        target (str, optional): ``'global'`` (MetaD2A: accuracy standardised over all
+            tasks) or ``'task'``. (default: :obj:`'global'`)
+        descriptors (bool, optional): Add :func:`dataset_statistics` to the dataset vector.
+            (default: :obj:`False`)
 
     Shapes:
         - **input:** ``x`` ``[B, C_max, num_sample, in_channels]`` (one dataset per graph),
@@ -55,8 +124,16 @@ class MetaPredictor(Module):
                  graph_hidden_channels: int = 512, out_channels: int = 56,
                  mlp_channels: int = 512, space: Union[str, SearchSpace] = 'nb201',
                  num_heads: int = 4, num_blocks: int = 2, graph_encoder: str = 'dag_gru',
-                 set_encoder: str = 'set_transformer', use_dataset: bool = True):
+                 set_encoder: str = 'set_transformer', use_dataset: bool = True,
+                 head: str = 'concat', target: str = 'global', descriptors: bool = False):
         super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"'head' must be one of {', '.join(HEADS)}, got {head!r}")
+        if target not in TARGETS:
+            raise ValueError(f"'target' must be one of {', '.join(TARGETS)}, got {target!r}")
+        if not use_dataset and (head != 'concat' or target != 'global' or descriptors):
+            raise ValueError("a graph-only predictor (use_dataset=False) takes neither "
+                             "head='residual', target='task' nor descriptors")
         self.space = get_space(space) if isinstance(space, str) else space
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
@@ -73,9 +150,19 @@ class MetaPredictor(Module):
         make_graph = GRAPH_ENCODERS.get(graph_encoder, "'graph_encoder'")
         self.graph_encoder = make_graph(self.space.num_node_types, graph_hidden_channels,
                                         out_channels)
-        head_in = 2 * out_channels if use_dataset else out_channels
+        self.head = head
+        self.target = target
+        self.descriptors = descriptors
+        head_in = 2 * out_channels if use_dataset and head == 'concat' else out_channels
         self.lin1 = Linear(head_in, mlp_channels)
         self.lin2 = Linear(mlp_channels, 1)
+        # Optional parts (absent from MetaD2A-style checkpoints).
+        self.lin_desc = Linear(NUM_STATISTICS, out_channels) if descriptors else None
+        self.lin_residual = (Linear(out_channels, out_channels, bias=False)
+                             if head == 'residual' else None)
+        self.lin_level = Linear(out_channels, 2) if target == 'task' else None
+        if self.lin_residual is not None:  # starts as the prior alone
+            torch.nn.init.zeros_(self.lin_residual.weight)
         self.register_buffer('y_mean', torch.zeros(()))
         self.register_buffer('y_std', torch.ones(()))
         #: Plain-data configuration; the registry sets it for named models.
@@ -87,6 +174,11 @@ class MetaPredictor(Module):
         self.graph_encoder.reset_parameters()
         self.lin1.reset_parameters()
         self.lin2.reset_parameters()
+        for lin in (self.lin_desc, self.lin_level):
+            if lin is not None:
+                lin.reset_parameters()
+        if self.lin_residual is not None:  # starts as the prior alone
+            torch.nn.init.zeros_(self.lin_residual.weight)
         self.y_mean.zero_()
         self.y_std.fill_(1.0)
 
@@ -115,6 +207,8 @@ class MetaPredictor(Module):
             raise ValueError('this predictor conditions on a dataset (use_dataset=True): '
                              "give 'x'")
         d = self.set_encoder(x, class_mask)
+        if self.lin_desc is not None:
+            d = d + self.lin_desc(dataset_statistics(x, class_mask).to(d.dtype))
         if d.size(0) == 1 and num_graphs != 1:
             d = d.expand(num_graphs, -1)
         if d.size(0) != num_graphs:
@@ -143,15 +237,40 @@ class MetaPredictor(Module):
         r"""Predictions from graph vectors ``h`` (``[B, out]``, :attr:`graph_encoder`) and
         dataset vectors ``d`` (``[B, out]`` or ``[1, out]``, :attr:`set_encoder`; ``None``
         in graph-only mode), ``[B]``. Lets a caller encode many graphs once and score them
-        against several draws of a dataset."""
+        against several draws of a dataset.
+
+        With ``standardized=True`` the output is the head's own unit: accuracy standardised
+        over all training targets (``target='global'``) or within the task
+        (``target='task'``); either ranks the graphs of one dataset like the accuracy."""
+        z = self.score(h, d)
+        if self.target == 'global':
+            return z if standardized else self.unstandardize(z)
+        if standardized:
+            return z
+        mean, log_std = self.level(d).unbind(-1)
+        return self.unstandardize(mean) + self.y_std * log_std.exp() * z
+
+    def score(self, h: Tensor, d: Optional[Tensor] = None) -> Tensor:
+        r"""The head's output (standardised units, see :meth:`forward_head`), ``[B]``."""
         if d is not None:
-            h = torch.cat([d.expand(h.size(0), -1), h], dim=-1)
-        out = self.lin2(torch.tanh(self.lin1(h))).view(-1)
-        return out if standardized else self.unstandardize(out)
+            d = d.expand(h.size(0), -1)
+        if self.head == 'concat':
+            inp = h if d is None else torch.cat([d, h], dim=-1)
+            return self.lin2(torch.tanh(self.lin1(inp))).view(-1)
+        prior = self.lin2(torch.tanh(self.lin1(h))).view(-1)
+        return prior + (self.lin_residual(d) * h).sum(-1)
+
+    def level(self, d: Tensor) -> Tensor:
+        r"""``[B, 2]``: a task's predicted mean accuracy and log standard deviation, in
+        globally standardised units (``target='task'`` only)."""
+        if self.lin_level is None:
+            raise ValueError("level() needs a predictor with target='task'")
+        return self.lin_level(d)
 
     def loss(self, x: Optional[Tensor], batch: Batch, y: Tensor,
              class_mask: Optional[Tensor] = None) -> Tensor:
-        r"""Mean squared error on standardized targets."""
+        r"""Mean squared error on standardized targets (``target='global'``; the
+        meta-training objective handles the other options)."""
         pred = self(x, batch, class_mask, standardized=True)
         return F.mse_loss(pred, self.standardize(y).view(-1))
 
@@ -287,4 +406,5 @@ class MetaPredictor(Module):
         return (f'{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, '
                 f'{self.graph_hidden_channels}, {self.out_channels}, {self.mlp_channels}, '
                 f"space='{self.space.name}', graph_encoder={self.graph_encoder_name!r}, "
-                f'use_dataset={self.use_dataset})')
+                f'use_dataset={self.use_dataset}, head={self.head!r}, '
+                f'target={self.target!r}, descriptors={self.descriptors})')

@@ -182,7 +182,8 @@ _GENERATOR = dict(in_channels=512, hidden_channels=56, latent_channels=56, num_h
                   num_blocks=2, set_encoder='set_transformer', beta=0.005, constrained=True)
 _PREDICTOR = dict(in_channels=512, hidden_channels=56, graph_hidden_channels=512,
                   out_channels=56, mlp_channels=512, num_heads=4, num_blocks=2,
-                  graph_encoder='dag_gru', set_encoder='set_transformer', use_dataset=True)
+                  graph_encoder='dag_gru', set_encoder='set_transformer', use_dataset=True,
+                  head='concat', target='global', descriptors=False)
 
 # A plain graph predictor (no dataset) for fit/query use: a GIN encoder, which ranks NB201
 # cells better than the DAG-GRU when only ~100 are labelled.

@@ -118,3 +118,54 @@ def test_cuda():
     graph_only = _model(use_dataset=False).cuda()
     graph_only.fit(NB201_ARCHS, ACCS, epochs=2)
     assert graph_only.query(NB201_ARCHS).shape == (5, )
+
+
+def test_dataset_statistics_see_class_count_and_separability():
+    from d2a.predictor import NUM_STATISTICS, dataset_statistics
+    gen = torch.Generator().manual_seed(0)
+    centres = torch.randn(5, 1, 6, generator=gen) * 4
+    separable = centres + 0.1 * torch.randn(5, 10, 6, generator=gen)
+    mixed = torch.randn(5, 10, 6, generator=gen)
+    s = dataset_statistics(torch.stack([separable, mixed]))
+    assert s.shape == (2, NUM_STATISTICS)
+    assert torch.allclose(s[:, 0], torch.log(torch.tensor(5.0)))
+    assert s[0, 1] > 0.95 and s[1, 1] < 0.6  # nearest-class-mean accuracy
+    assert s[0, 2] > s[1, 2] + 3  # between / within variance
+    # padded classes are ignored
+    padded = torch.cat([separable, torch.zeros(2, 10, 6)])[None]
+    mask = torch.tensor([[True] * 5 + [False] * 2])
+    assert torch.allclose(dataset_statistics(padded, mask), s[:1], atol=1e-5)
+
+
+def test_residual_head_starts_as_the_dataset_independent_prior():
+    torch.manual_seed(0)
+    model = _model(head='residual', descriptors=True)
+    batch = _batch(get_space('nb201'), NB201_ARCHS)
+    a, b = model(torch.randn(2, 4, 12), batch), model(torch.randn(3, 4, 12) * 5, batch)
+    assert torch.allclose(a, b)  # the residual is zero at initialisation
+    with torch.no_grad():
+        model.lin_residual.weight.normal_()
+    a, b = model(torch.randn(2, 4, 12), batch), model(torch.randn(3, 4, 12) * 5, batch)
+    assert not torch.allclose(a, b)
+    assert 'lin_residual.weight' in model.state_dict() and "head='residual'" in repr(model)
+
+
+def test_task_target_predicts_level_and_spread():
+    torch.manual_seed(0)
+    model = _model(target='task')
+    model.set_target_stats(torch.tensor(ACCS))
+    batch = _batch(get_space('nb201'), NB201_ARCHS)
+    x = torch.randn(2, 4, 12)
+    h = model.graph_encoder(batch)
+    d = model.encode_dataset(x)
+    z = model(x, batch, standardized=True)
+    mean, log_std = model.level(d)[0]
+    expected = model.unstandardize(mean) + model.y_std * log_std.exp() * z
+    assert torch.allclose(model(x, batch), expected, atol=1e-5)
+    assert torch.allclose(model.forward_head(h, d, standardized=True), z)
+    with pytest.raises(ValueError, match="target='task'"):
+        _model().level(d)
+    with pytest.raises(ValueError, match="'head' must be one of"):
+        _model(head='bilinear')
+    with pytest.raises(ValueError, match='graph-only'):
+        _model(use_dataset=False, head='residual')

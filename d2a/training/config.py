@@ -10,7 +10,7 @@ from d2a.checkpoint import KINDS
 
 #: Training options that must not change when a run is resumed.
 RESUME_KEYS = ('kind', 'model', 'model_args', 'space', 'recipe', 'batch_size', 'num_sample',
-               'top_k', 'val_fraction', 'seed')
+               'top_k', 'val_fraction', 'val_by', 'group_size', 'seed')
 
 
 @dataclass
@@ -34,9 +34,17 @@ class TrainConfig:
             (MetaD2A: 0.1, 10).
         num_sample (int): feature vectors per class in an episode (MetaD2A: 20).
         top_k (int): the generator's targets per task (best architectures).
-        val_fraction (float): meta-training tasks held out for validation.
+        val_fraction (float): meta-training tasks (or sources) held out for validation.
+        val_by (str): hold out a share of the ``'task'`` s or of the ``'source'`` datasets
+            (all of their tasks; measures generalisation to new sources).
         val_samples (int): graphs generated per validation task (validity, uniqueness).
         val_resamples (int): dataset draws averaged by the predictor in validation.
+        rank_weight (float): predictor only: weight of a listwise ranking loss within
+            groups of one task's architectures (0: MetaD2A's MSE alone).
+        group_size (int): predictor only: architectures of one task per group of a batch,
+            sharing one dataset draw (1: MetaD2A's independent items).
+        level_weight (float): predictor with ``target='task'`` only: weight of the loss of
+            the task's mean and spread.
         max_steps (int, optional): stop each epoch after this many steps (quick runs).
         grad_clip (float): clip the gradient norm to this value (0: off).
         seed (int): seeds the split, the episodes and the initialisation.
@@ -61,6 +69,10 @@ class TrainConfig:
     num_sample: int = 20
     top_k: int = 5
     val_fraction: float = 0.1
+    val_by: str = 'task'
+    rank_weight: float = 0.0
+    group_size: int = 1
+    level_weight: float = 1.0
     val_samples: int = 20
     val_resamples: int = 3
     max_steps: Optional[int] = None
@@ -75,7 +87,7 @@ class TrainConfig:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         for name in ('epochs', 'batch_size', 'num_sample', 'top_k', 'val_samples',
-                     'val_resamples', 'lr_patience'):
+                     'val_resamples', 'lr_patience', 'group_size'):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == 'lr_patience' else 1):
                 raise ValueError(f'{name} must be a positive integer, got {value!r}')
@@ -84,6 +96,15 @@ class TrainConfig:
         if not self.lr > 0 or not 0 < self.lr_factor < 1:
             raise ValueError(f'lr must be > 0 and lr_factor in (0, 1), got {self.lr} and '
                              f'{self.lr_factor}')
+        if self.val_by not in ('task', 'source'):
+            raise ValueError(f"val_by must be 'task' or 'source', got {self.val_by!r}")
+        for name in ('rank_weight', 'level_weight'):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ValueError(f'{name} must be a number >= 0, got {value!r}')
+        if self.group_size > self.batch_size:
+            raise ValueError(f'group_size ({self.group_size}) must not exceed batch_size '
+                             f'({self.batch_size})')
         if not self.db or not self.out:
             raise ValueError('db and out must be given')
 

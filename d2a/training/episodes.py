@@ -20,6 +20,9 @@ from d2a.checkpoint import KINDS
 from d2a.sets.encoders import pad_datasets
 
 
+VAL_BY = ('task', 'source')
+
+
 @dataclass
 class TaskData:
     r"""One task's labelled architectures.
@@ -42,17 +45,23 @@ class EpisodeBatch:
     r"""A batch of items with their freshly sampled datasets.
 
     Attributes:
-        x (torch.Tensor): ``[B, C_max, num_sample, dim]`` features.
-        class_mask (torch.Tensor): ``[B, C_max]``.
+        x (torch.Tensor): ``[G, C_max, num_sample, dim]`` features of the ``G`` dataset
+            draws (one per item, or one per task when draws are shared).
+        class_mask (torch.Tensor): ``[G, C_max]``.
         archs (list of str): ``B`` architectures.
         y (torch.Tensor): ``[B]`` accuracies.
         tasks (list of str): ``B`` task names.
+        group (torch.Tensor): ``[B]`` long, the draw of ``x`` each item belongs to.
+        stats (torch.Tensor): ``[B, 2]`` mean and standard deviation of the accuracies
+            labelled on each item's task (to standardise within the task).
     """
     x: Tensor
     class_mask: Tensor
     archs: List[str]
     y: Tensor
     tasks: List[str]
+    group: Tensor
+    stats: Tensor
 
 
 class MetaTrainData:
@@ -64,6 +73,9 @@ class MetaTrainData:
         num_sample (int): feature vectors per class in an episode (MetaD2A: 20).
         val_fraction (float): fraction of the meta-training tasks held out for validation
             (at least one when there are two or more tasks and the fraction is positive).
+        val_by (str): ``'task'`` (a seeded share of the tasks) or ``'source'`` (a seeded
+            share of the source datasets, all of whose tasks are held out: validation then
+            measures generalisation to new sources, as the held-out tasks do).
         top_k (int): generator targets per task (its best architectures).
         recipe (str, optional): use only results of this training recipe; required when
             the database holds several.
@@ -73,7 +85,7 @@ class MetaTrainData:
     """
     def __init__(self, db, space: str = 'nb201', num_sample: int = 20,
                  val_fraction: float = 0.1, top_k: int = 5, recipe: Optional[str] = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, val_by: str = 'task') -> None:
         if num_sample < 1 or top_k < 1:
             raise ValueError(f'num_sample and top_k must be >= 1, got {num_sample} and {top_k}')
         if not 0.0 <= val_fraction < 1.0:
@@ -99,17 +111,25 @@ class MetaTrainData:
         if not tasks:
             raise ValueError(f"meta-database {db.path} has no meta-train task with results in the "
                              f"'{space}' space{f' for recipe {recipe!r}' if recipe else ''}")
-        order = np.random.default_rng(seed).permutation(len(tasks))
+        if val_by not in VAL_BY:
+            raise ValueError(f"val_by must be one of {', '.join(VAL_BY)}, got {val_by!r}")
+        # The units split: tasks, or sources (each with all its tasks).
+        units = ([[i] for i in range(len(tasks))] if val_by == 'task' else
+                 [[i for i, (t, _, _) in enumerate(tasks) if t.source == s]
+                  for s in dict.fromkeys(t.source for t, _, _ in tasks)])
+        order = np.random.default_rng(seed).permutation(len(units))
         num_val = 0
-        if val_fraction > 0 and len(tasks) >= 2:
-            num_val = min(len(tasks) - 1, max(1, int(round(val_fraction * len(tasks)))))
-        val_ids = set(order[:num_val].tolist())
+        if val_fraction > 0 and len(units) >= 2:
+            num_val = min(len(units) - 1, max(1, int(round(val_fraction * len(units)))))
+        val_ids = {i for u in order[:num_val].tolist() for i in units[u]}
         self.tasks: List[TaskData] = []
         for i, (task, archs, accs) in enumerate(tasks):
             best = np.argsort(-np.asarray(accs), kind='stable')
             self.tasks.append(TaskData(task.name, task.source, 'val' if i in val_ids else 'train',
                                        [archs[j] for j in best], [float(accs[j]) for j in best]))
         self._by_name: Dict[str, TaskData] = {t.name: t for t in self.tasks}
+        self._stats = {t.name: (float(np.mean(t.accs)), float(np.std(t.accs)) or 1.0)
+                       for t in self.tasks}
         for t in self.tasks:  # fail now, not mid-epoch, when a class is too small
             _, classes = db.task_classes(t.name)
             source = t.source
@@ -144,19 +164,64 @@ class MetaTrainData:
         r"""``[num_classes, num_sample, dim]`` features of one fresh episode of ``task``."""
         return torch.from_numpy(self.db.task_features(task, self.num_sample, rng))
 
-    def make_batch(self, items: Sequence[Tuple[str, str, float]],
-                   rng: np.random.Generator) -> EpisodeBatch:
-        r"""Samples a dataset per item and stacks them (classes padded, see
-        :func:`~d2a.sets.encoders.pad_datasets`)."""
-        x, class_mask = pad_datasets([self.sample_dataset(t, rng) for t, _, _ in items])
+    def task_stats(self, task: str) -> Tuple[float, float]:
+        r"""Mean and standard deviation (1 when zero) of a task's labelled accuracies."""
+        return self._stats[task]
+
+    def make_batch(self, items: Sequence[Tuple[str, str, float]], rng: np.random.Generator,
+                   share: bool = False) -> EpisodeBatch:
+        r"""Samples datasets for the items and stacks them (classes padded, see
+        :func:`~d2a.sets.encoders.pad_datasets`): one draw per item, or with ``share`` one
+        draw per task of the batch, shared by its items (so that a ranking loss compares
+        architectures on one view of the dataset)."""
+        tasks = [t for t, _, _ in items]
+        keys = list(dict.fromkeys(tasks)) if share else list(range(len(items)))
+        index = {k: i for i, k in enumerate(keys)}
+        x, class_mask = pad_datasets([self.sample_dataset(k if share else tasks[k], rng)
+                                      for k in keys])
+        group = torch.tensor([index[t] if share else i for i, t in enumerate(tasks)],
+                             dtype=torch.long)
         return EpisodeBatch(x=x, class_mask=class_mask, archs=[a for _, a, _ in items],
-                     y=torch.tensor([acc for _, _, acc in items], dtype=torch.float),
-                     tasks=[t for t, _, _ in items])
+                            y=torch.tensor([acc for _, _, acc in items], dtype=torch.float),
+                            tasks=tasks, group=group,
+                            stats=torch.tensor([self._stats[t] for t in tasks],
+                                               dtype=torch.float))
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({str(self.db.path)!r}, space={self.space!r}, '
                 f"train_tasks={len(self.split_tasks('train'))}, "
                 f"val_tasks={len(self.split_tasks('val'))}, num_sample={self.num_sample})")
+
+
+def grouped_batches(items: Sequence[Tuple[str, str, float]], batch_size: int,
+                    group_size: int, epoch: int, seed: int, rank: int = 0,
+                    world_size: int = 1) -> List[List]:
+    r"""This rank's batches of one epoch, made of groups of ``group_size`` items of one task.
+
+    Each task's items are shuffled and cut into groups (the last one may be smaller); the
+    groups are shuffled and packed ``batch_size // group_size`` to a batch; batches are dealt
+    round-robin to the ranks, padded by repetition so that every rank gets as many. Seeded
+    by ``(seed, epoch)``, the same on every rank.
+    """
+    if group_size < 1:
+        raise ValueError(f'group_size must be >= 1, got {group_size}')
+    rng = np.random.default_rng([seed, epoch])
+    by_task: Dict[str, List] = {}
+    for item in items:
+        by_task.setdefault(item[0], []).append(item)
+    groups = []
+    for task_items in by_task.values():
+        order = rng.permutation(len(task_items))
+        groups += [[task_items[i] for i in order[s:s + group_size]]
+                   for s in range(0, len(order), group_size)]
+    groups = [groups[i] for i in rng.permutation(len(groups))]
+    per_batch = max(1, batch_size // group_size)
+    batches = [sum(groups[s:s + per_batch], []) for s in range(0, len(groups), per_batch)]
+    if not batches:
+        return []
+    total = math.ceil(len(batches) / world_size) * world_size
+    batches += batches[:total - len(batches)]
+    return batches[rank::world_size]
 
 
 def epoch_batches(items: Sequence, batch_size: int, epoch: int, seed: int, rank: int = 0,

@@ -9,12 +9,16 @@ that picks the best epoch. The training loop itself is the same for both.
   each task's best architectures; validated by the loss, greedy reconstruction of a held-out
   task's best cells, and validity, uniqueness and novelty of sampled graphs; the best epoch
   has the lowest validation loss.
-* :class:`PredictorObjective` -- MSE on standardised accuracy over every labelled pair;
-  validated by the loss and Pearson / Spearman correlations (over all pairs and within each
-  held-out task); the best epoch has the highest within-task Spearman.
+* :class:`PredictorObjective` -- MSE on standardised accuracy over every labelled pair
+  (standardised over all tasks, or within each task for ``target='task'`` predictors, which
+  also fit each task's mean and spread), optionally plus a listwise ranking loss within
+  groups of one task's architectures (``rank_weight``, ``group_size``); validated by the
+  loss and Pearson / Spearman correlations (over all pairs and within each held-out task);
+  the best epoch has the highest within-task Spearman.
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
@@ -35,6 +39,28 @@ VAL_SEED = 1 << 20
 class Objective:
     r"""The kind-specific part of meta-training (see the module docstring)."""
     kind: str = ''
+    #: The run's :class:`~d2a.training.config.TrainConfig` (``None``: its defaults).
+    config: Any = None
+
+    def with_config(self, config: Any) -> 'Objective':
+        r"""A copy of this objective for a run with ``config``."""
+        out = copy.copy(self)
+        out.config = config
+        return out
+
+    def _option(self, name: str, default: Any) -> Any:
+        return getattr(self.config, name, default) if self.config is not None else default
+
+    @property
+    def share_draws(self) -> bool:
+        r"""Whether the items of one task in a batch share one dataset draw."""
+        return False
+
+    def batches(self, items: List[Tuple[str, str, float]], batch_size: int, epoch: int,
+                seed: int, rank: int, world_size: int) -> List[List]:
+        r"""This rank's batches of one epoch."""
+        from d2a.training.episodes import epoch_batches
+        return epoch_batches(items, batch_size, epoch, seed, rank, world_size)
 
     def items(self, data, split: str) -> List[Tuple[str, str, float]]:
         r"""The ``(task, arch, accuracy)`` items of ``split`` the model learns from."""
@@ -48,8 +74,16 @@ class Objective:
         return False
 
     def loss(self, model: nn.Module, x: Tensor, class_mask: Tensor, node_type: Tensor,
-             adj: Tensor, y: Tensor) -> Dict[str, Tensor]:
-        r"""Losses of one batch; ``'loss'`` is the one optimised."""
+             adj: Tensor, y: Tensor, group: Tensor, stats: Tensor) -> Dict[str, Tensor]:
+        r"""Losses of one batch; ``'loss'`` is the one optimised.
+
+        Args:
+            x (torch.Tensor): ``[G, C_max, S, F]`` dataset draws; ``class_mask`` ``[G, C_max]``.
+            node_type (torch.Tensor), adj (torch.Tensor): the ``B`` dense graphs.
+            y (torch.Tensor): ``[B]`` accuracies.
+            group (torch.Tensor): ``[B]``, the draw of each graph.
+            stats (torch.Tensor): ``[B, 2]`` mean and std of each graph's task.
+        """
         raise NotImplementedError
 
     def validate(self, trainer: Trainer, info) -> Tuple[Dict[str, float], Predictions]:
@@ -71,8 +105,8 @@ class GeneratorObjective(Objective):
         return free is not None and not bool(free.any())
 
     def loss(self, model: nn.Module, x: Tensor, class_mask: Tensor, node_type: Tensor,
-             adj: Tensor, y: Tensor) -> Dict[str, Tensor]:
-        return model(x, node_type, adj, class_mask=class_mask)
+             adj: Tensor, y: Tensor, group: Tensor, stats: Tensor) -> Dict[str, Tensor]:
+        return model(x[group], node_type, adj, class_mask=class_mask[group])
 
     def validate(self, trainer: Trainer, info) -> Tuple[Dict[str, float], Predictions]:
         from d2a.metrics import generation_metrics
@@ -114,10 +148,46 @@ class PredictorObjective(Objective):
     def prepare(self, model: nn.Module, train_items: List[Tuple[str, str, float]]) -> None:
         model.set_target_stats([acc for _, _, acc in train_items])
 
+    @property
+    def share_draws(self) -> bool:
+        return self._option('group_size', 1) > 1
+
+    def batches(self, items: List[Tuple[str, str, float]], batch_size: int, epoch: int,
+                seed: int, rank: int, world_size: int) -> List[List]:
+        from d2a.training.episodes import epoch_batches, grouped_batches
+        group_size = self._option('group_size', 1)
+        if group_size > 1:
+            return grouped_batches(items, batch_size, group_size, epoch, seed, rank,
+                                   world_size)
+        return epoch_batches(items, batch_size, epoch, seed, rank, world_size)
+
     def loss(self, model: nn.Module, x: Tensor, class_mask: Tensor, node_type: Tensor,
-             adj: Tensor, y: Tensor) -> Dict[str, Tensor]:
+             adj: Tensor, y: Tensor, group: Tensor, stats: Tensor) -> Dict[str, Tensor]:
         from d2a.graphs.dense import dense_to_batch
-        return {'loss': model.loss(x, dense_to_batch(node_type, adj), y, class_mask)}
+        h = model.graph_encoder(dense_to_batch(node_type, adj))
+        d = model.encode_dataset(x, class_mask)
+        d = d[group] if d is not None else None
+        pred = model.score(h, d)
+        y = y.to(pred.dtype)
+        mean, std = stats[:, 0].to(pred.dtype), stats[:, 1].to(pred.dtype)
+        z_task = (y - mean) / std
+        out: Dict[str, Tensor] = {}
+        if getattr(model, 'target', 'global') == 'task':
+            out['mse'] = torch.nn.functional.mse_loss(pred, z_task)
+            level = model.level(d)
+            level_target = torch.stack([model.standardize(mean),
+                                        torch.log(std / model.y_std)], dim=-1)
+            out['level'] = torch.nn.functional.mse_loss(level, level_target.to(level.dtype))
+            loss = out['mse'] + self._option('level_weight', 1.0) * out['level']
+        else:
+            out['mse'] = torch.nn.functional.mse_loss(pred, model.standardize(y).to(pred.dtype))
+            loss = out['mse']
+        rank_weight = self._option('rank_weight', 0.0)
+        if rank_weight > 0:
+            out['rank'] = listwise_loss(pred, z_task, group)
+            loss = loss + rank_weight * out['rank']
+        out['loss'] = loss
+        return out
 
     def validate(self, trainer: Trainer, info) -> Tuple[Dict[str, float], Predictions]:
         from d2a.graphs.dense import dense_to_batch
@@ -153,6 +223,28 @@ class PredictorObjective(Objective):
         if math.isfinite(metrics.get('val_task_spearman', math.nan)):
             return float(metrics['val_task_spearman'])
         return super().score(metrics)
+
+
+def listwise_loss(pred: Tensor, target: Tensor, group: Tensor,
+                  temperature: float = 0.5) -> Tensor:
+    r"""ListNet's listwise ranking loss within groups: the cross-entropy between the softmax
+    of the targets (divided by ``temperature``) and the softmax of the predictions, over the
+    items of each group, averaged over the groups of two or more items.
+
+    Shapes:
+        - **input:** ``pred``, ``target``, ``group`` (long) ``[B]``
+        - **output:** a scalar (zero when no group has two items)
+    """
+    from torch_geometric.utils import scatter, softmax
+    group = group.to(pred.device)
+    p = softmax(target / temperature, group)
+    log_q = torch.log(softmax(pred, group).clamp_min(1e-12))
+    per_group = scatter(-p * log_q, group, dim=0, reduce='sum')
+    size = scatter(torch.ones_like(pred), group, dim=0, reduce='sum')
+    keep = size > 1
+    if not bool(keep.any()):
+        return pred.sum() * 0.0
+    return per_group[keep].mean()
 
 
 #: The objective of each model kind (the keys are :data:`d2a.checkpoint.KINDS`).

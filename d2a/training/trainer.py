@@ -32,7 +32,7 @@ from d2a.checkpoint import (Checkpoint, best_path, check_compatible, last_path, 
 from d2a.config import save_config
 from d2a.training import distributed as dist_utils
 from d2a.training.config import RESUME_KEYS, TrainConfig
-from d2a.training.episodes import MetaTrainData, epoch_batches
+from d2a.training.episodes import MetaTrainData
 from d2a.training.log import MetricsLog
 from d2a.training.objectives import OBJECTIVES, Objective
 from d2a.utils.atomic import atomic_write
@@ -48,8 +48,8 @@ class _LossModule(nn.Module):
         self.objective = objective
 
     def forward(self, x: Tensor, class_mask: Tensor, node_type: Tensor, adj: Tensor,
-                y: Tensor) -> Dict[str, Tensor]:
-        return self.objective.loss(self.model, x, class_mask, node_type, adj, y)
+                y: Tensor, group: Tensor, stats: Tensor) -> Dict[str, Tensor]:
+        return self.objective.loss(self.model, x, class_mask, node_type, adj, y, group, stats)
 
 
 def _to_plain_float(value: Any) -> Any:
@@ -69,7 +69,7 @@ class Trainer:
         self.resume = resume
         self.out = Path(config.out)
         self.kind = config.kind
-        self.objective = OBJECTIVES[self.kind]
+        self.objective = OBJECTIVES[self.kind].with_config(config)
         if not resume and not overwrite and (best_path(self.out, self.kind).exists()
                                              or last_path(self.out, self.kind).exists()):
             raise FileExistsError(f'{self.out} already holds a {self.kind} run: pass --resume to '
@@ -98,7 +98,7 @@ class Trainer:
         self.model = create_model(name, **args)
         self.data = MetaTrainData(db, space=cfg.space, num_sample=cfg.num_sample,
                                   val_fraction=cfg.val_fraction, top_k=cfg.top_k,
-                                  recipe=cfg.recipe, seed=cfg.seed)
+                                  recipe=cfg.recipe, seed=cfg.seed, val_by=cfg.val_by)
         self.train_items = self.objective.items(self.data, 'train')
         self.val_items = self.objective.items(self.data, 'val')
         self.objective.prepare(self.model, self.train_items)
@@ -148,8 +148,8 @@ class Trainer:
         from tqdm.auto import tqdm
         cfg = self.config
         per_rank = max(1, cfg.batch_size // info.world_size)
-        batches = epoch_batches(self.train_items, per_rank, epoch, cfg.seed, info.rank,
-                                info.world_size)
+        batches = self.objective.batches(self.train_items, per_rank, epoch, cfg.seed,
+                                         info.rank, info.world_size)
         if cfg.max_steps is not None:
             batches = batches[:cfg.max_steps]
         rng = np.random.default_rng([cfg.seed, epoch, info.rank])
@@ -161,11 +161,10 @@ class Trainer:
         bar = tqdm(batches, desc=f'{self.kind} epoch {epoch}/{cfg.epochs}', unit='batch',
                    disable=not (cfg.progress and info.is_main), leave=False)
         for items in bar:
-            batch = self.data.make_batch(items, rng)
+            batch = self.data.make_batch(items, rng, share=self.objective.share_draws)
             node_type, adj = self.targets(batch.archs, info.device)
             with self.autocast(info.device):
-                out = self.module(batch.x.to(info.device), batch.class_mask.to(info.device),
-                                  node_type, adj, batch.y.to(info.device))
+                out = self.module(*self._inputs(batch, info.device, node_type, adj))
             loss = out['loss'].float()
             if not torch.isfinite(loss):
                 raise ValueError(f'{self.kind} loss became {float(loss)} at epoch {epoch}: lower '
@@ -193,17 +192,21 @@ class Trainer:
             return {}, None
         return self.objective.validate(self, info)
 
+    @staticmethod
+    def _inputs(batch, device: torch.device, node_type: Tensor, adj: Tensor) -> Tuple:
+        return (batch.x.to(device), batch.class_mask.to(device), node_type, adj,
+                batch.y.to(device), batch.group.to(device), batch.stats.to(device))
+
     def val_loss(self, items, rng, info) -> Dict[str, float]:
         r"""The mean losses (``val_*``) of ``items``, each with a dataset drawn from ``rng``."""
         sums: Dict[str, float] = {}
         for s in range(0, len(items), self.config.batch_size):
             chunk = items[s:s + self.config.batch_size]
-            batch = self.data.make_batch(chunk, rng)
+            batch = self.data.make_batch(chunk, rng, share=self.objective.share_draws)
             node_type, adj = self.targets(batch.archs, info.device)
             with self.autocast(info.device):
-                out = self.objective.loss(self.model, batch.x.to(info.device),
-                                          batch.class_mask.to(info.device), node_type, adj,
-                                          batch.y.to(info.device))
+                out = self.objective.loss(self.model,
+                                          *self._inputs(batch, info.device, node_type, adj))
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(chunk)
         return {f'val_{k}': v / len(items) for k, v in sums.items()}

@@ -51,3 +51,44 @@ def test_bad_options(tiny_db):
             MetaTrainData(db, num_sample=3, recipe='other')
         with pytest.raises(ValueError, match="no meta-train task with results in the 'mbv3'"):
             MetaTrainData(db, space='mbv3', num_sample=3)
+
+
+@pytest.mark.parametrize('group,world', [(3, 1), (4, 2), (1, 1)])
+def test_grouped_batches_hold_one_task_per_group(group, world):
+    from d2a.training.episodes import grouped_batches
+    items = [(f't{t}', f'a{i}', float(i)) for t in range(4) for i in range(t + 5)]
+    per_rank = [grouped_batches(items, 8, group, epoch=1, seed=0, rank=r, world_size=world)
+                for r in range(world)]
+    assert len({len(bs) for bs in per_rank}) == 1
+    seen = [i for bs in per_rank for b in bs for i in b]
+    assert set(seen) == set(items)
+    for b in (b for bs in per_rank for b in bs):
+        assert len(b) <= 8
+        # whole groups: a batch holds at most batch_size // group_size tasks
+        assert len({t for t, _, _ in b}) <= 8 // group
+    with pytest.raises(ValueError, match='group_size'):
+        grouped_batches(items, 8, 0, 1, 0)
+
+
+def test_shared_draws_and_task_stats(tiny_db):
+    with MetaDatabase.open(tiny_db) as db:
+        data = MetaTrainData(db, num_sample=3, val_fraction=0.0, seed=0)
+        items = data.items('predictor', 'train')
+        chosen = [i for i in items if i[0] == 't0'][:3] + [i for i in items if i[0] == 't1'][:2]
+        batch = data.make_batch(chosen, np.random.default_rng(0), share=True)
+        assert batch.x.shape[0] == 2 and batch.group.tolist() == [0, 0, 0, 1, 1]
+        mean, std = data.task_stats('t0')
+        accs = data._by_name['t0'].accs
+        assert np.isclose(mean, np.mean(accs)) and np.isclose(std, np.std(accs))
+        assert batch.stats[0].tolist() == pytest.approx([mean, std])
+        single = data.make_batch(chosen, np.random.default_rng(0))
+        assert single.x.shape[0] == 5 and single.group.tolist() == list(range(5))
+
+
+def test_validation_by_source(tiny_db):
+    with MetaDatabase.open(tiny_db) as db:
+        data = MetaTrainData(db, num_sample=3, val_fraction=0.5, val_by='source', seed=0)
+        # the tiny database has one meta-train source: it cannot be split by source
+        assert not data.split_tasks('val')
+        with pytest.raises(ValueError, match='val_by'):
+            MetaTrainData(db, num_sample=3, val_by='class')

@@ -38,3 +38,14 @@ def test_predictor_is_prepared_with_target_statistics():
     pred = create_model('metad2a_nb201_predictor', hidden_channels=8, num_heads=2)
     OBJECTIVES['predictor'].prepare(pred, [('t', 'a', 10.0), ('t', 'b', 30.0)])
     assert float(pred.y_mean) == 20.0
+
+
+def test_listwise_loss_prefers_the_true_order():
+    import torch
+    from d2a.training.objectives import listwise_loss
+    target = torch.tensor([2.0, 1.0, 0.0, -1.0, 5.0])
+    group = torch.tensor([0, 0, 0, 0, 1])  # the single-item group does not count
+    good = listwise_loss(torch.tensor([3.0, 1.0, -1.0, -3.0, 0.0]), target, group)
+    bad = listwise_loss(torch.tensor([-3.0, -1.0, 1.0, 3.0, 0.0]), target, group)
+    assert good < bad
+    assert listwise_loss(target, target, torch.arange(5)) == 0

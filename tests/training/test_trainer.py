@@ -119,3 +119,21 @@ def test_train_on_cuda_with_bf16_autocast(tiny_db, tmp_path, kind, tiny):
     assert summary['best_epoch'] == 1
     ckpt = load_checkpoint(tmp_path, kind=kind)
     assert all(v.device.type == 'cpu' for v in ckpt.model_state.values())
+
+
+def test_dataset_aware_predictor_trains_with_a_ranking_loss(tiny_db, tmp_path, tiny):
+    from d2a.registry import load_model
+    from d2a.training.trainer import train
+    cfg = tiny.train_config('predictor', tiny_db, tmp_path / 'run', epochs=2, rank_weight=1.0,
+                            group_size=3, batch_size=6,
+                            model_args={'head': 'residual', 'target': 'task',
+                                        'descriptors': True})
+    summary = train(cfg)
+    assert summary['best_epoch'] >= 1
+    records = [json.loads(line) for line in
+               (tmp_path / 'run' / 'predictor.metrics.jsonl').read_text().splitlines()]
+    assert {'train_rank', 'train_level', 'train_mse', 'val_task_spearman'} <= set(records[-1])
+    model = load_model(tmp_path / 'run', 'predictor').model
+    assert model.head == 'residual' and model.target == 'task' and model.descriptors
+    with pytest.raises(ValueError, match='group_size'):
+        tiny.train_config('predictor', tiny_db, tmp_path / 'x', group_size=9, batch_size=4)
