@@ -30,6 +30,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help='dataset draws the predicted accuracy is averaged over (default: 5)')
     p.add_argument('--patience', type=int, default=20,
                    help='give up after this many batches without a new candidate (default: 20)')
+    p.add_argument('--all', dest='exhaustive', action='store_true',
+                   help='score every unique architecture of a small space (NB201: 6,466) '
+                        'instead of generating candidates; graph vectors are cached next to '
+                        'the checkpoint')
     g = p.add_argument_group('constraints')
     g.add_argument('--max-params', default=None, metavar='N',
                    help='most parameters of the NB201 network (C=16, N=5), e.g. 1.2M')
@@ -71,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
                     max_flops=parse_count(args.max_flops) if args.max_flops else None,
                     max_latency=args.max_latency, latency_table=args.latency_table,
                     latency_device=args.device_latency, patience=args.patience,
+                    exhaustive=args.exhaustive,
                     device=args.device, seed=args.seed, progress=args.progress)
     print(result.to_table())
     if args.json:

@@ -260,6 +260,35 @@ class MetaPredictor(Module):
         prior = self.lin2(torch.tanh(self.lin1(h))).view(-1)
         return prior + (self.lin_residual(d) * h).sum(-1)
 
+    def prepare_graphs(self, h: Tensor) -> Dict[str, Tensor]:
+        r"""The dataset-independent part of the head for graph vectors ``h`` ``[B, out]``,
+        computed once to score the same graphs against many datasets with
+        :meth:`forward_prepared` (the head's first layer splits into a graph and a dataset
+        term)."""
+        if self.head == 'concat' and self.use_dataset:
+            w_h = self.lin1.weight[:, self.out_channels:]
+            return {'h': h, 'pre': torch.nn.functional.linear(h, w_h, self.lin1.bias)}
+        return {'h': h, 'prior': self.lin2(torch.tanh(self.lin1(h))).view(-1)}
+
+    def forward_prepared(self, prepared: Dict[str, Tensor], d: Optional[Tensor] = None,
+                         standardized: bool = False) -> Tensor:
+        r""":meth:`forward_head` of the graphs of :meth:`prepare_graphs` on one dataset
+        vector ``d`` (``[1, out]``), ``[B]``; equal to ``forward_head(h, d)``."""
+        h = prepared['h']
+        if 'pre' in prepared:
+            w_d = self.lin1.weight[:, :self.out_channels]
+            z = self.lin2(torch.tanh(prepared['pre'] + d.view(1, -1) @ w_d.t())).view(-1)
+        else:
+            z = prepared['prior']
+            if self.head == 'residual':
+                z = z + h @ self.lin_residual(d.view(1, -1)).view(-1)
+        if self.target == 'global':
+            return z if standardized else self.unstandardize(z)
+        if standardized:
+            return z
+        mean, log_std = self.level(d.view(1, -1)).unbind(-1)
+        return self.unstandardize(mean) + self.y_std * log_std.exp() * z
+
     def level(self, d: Tensor) -> Tensor:
         r"""``[B, 2]``: a task's predicted mean accuracy and log standard deviation, in
         globally standardised units (``target='task'`` only)."""

@@ -169,3 +169,20 @@ def test_task_target_predicts_level_and_spread():
         _model(head='bilinear')
     with pytest.raises(ValueError, match='graph-only'):
         _model(use_dataset=False, head='residual')
+
+
+@pytest.mark.parametrize('options', [{}, {'head': 'residual'}, {'target': 'task'},
+                                     {'head': 'residual', 'target': 'task', 'descriptors': True}])
+def test_prepared_graphs_score_like_the_head(options):
+    torch.manual_seed(0)
+    model = _model(**options).eval()
+    if model.lin_residual is not None:
+        with torch.no_grad():
+            model.lin_residual.weight.normal_()
+    model.set_target_stats(torch.tensor(ACCS))
+    h = model.graph_encoder(_batch(get_space('nb201'), NB201_ARCHS))
+    d = model.encode_dataset(torch.randn(3, 4, 12))
+    prepared = model.prepare_graphs(h)
+    for standardized in (False, True):
+        assert torch.allclose(model.forward_prepared(prepared, d, standardized),
+                              model.forward_head(h, d, standardized), atol=1e-5)

@@ -138,6 +138,14 @@ class SearchSpace(ABC):
         r"""Yields every architecture of a finite space."""
         raise TypeError(f"search space '{self.name}' cannot be enumerated")
 
+    def unique(self) -> List[str]:
+        r"""One architecture per canonical key of a finite space (the first one
+        :meth:`enumerate` yields), in enumeration order."""
+        seen: Dict[str, str] = {}
+        for arch in self.enumerate():
+            seen.setdefault(self.canonical_key(arch), arch)
+        return list(seen.values())
+
     def to_networkx(self, arch: str) -> nx.DiGraph:
         r"""A :class:`networkx.DiGraph` for inspection; nodes carry ``type`` and ``label``."""
         data = self.to_data(arch)

@@ -27,7 +27,7 @@ import torch
 from d2a.search.candidates import collect_candidates
 from d2a.search.constraints import Constraints, LatencyTable
 from d2a.search.features import DatasetInput, dataset_features
-from d2a.search.ranking import rank_candidates
+from d2a.search.ranking import rank_candidates, rank_embeddings, space_embeddings
 from d2a.search.results import Candidate, SearchResult
 from d2a.utils.paths import DEFAULT_CHECKPOINT_DIR
 
@@ -90,7 +90,7 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
            latency_table: Optional[Union[str, Path]] = None,
            latency_device: Optional[str] = None, patience: int = 20,
            device: Optional[str] = 'auto', seed: int = 0,
-           progress: bool = False) -> SearchResult:
+           progress: bool = False, exhaustive: bool = False) -> SearchResult:
     r"""Generates and ranks architectures for ``dataset`` (see the module docstring).
 
     Args:
@@ -114,6 +114,9 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
         device (str, optional): ``'auto'`` (CUDA when available), ``'cpu'``, ``'cuda'``.
         seed (int): seeds the dataset draws and the sampling.
         progress (bool): progress bars.
+        exhaustive (bool): score every unique architecture of a finite space (NB201's
+            6,466) with the predictor instead of generating candidates; the graph vectors
+            are computed once per predictor and cached in the checkpoint folder.
 
     Raises :class:`FileNotFoundError` for a missing checkpoint or dataset and
     :class:`ValueError` for bad input or constraints no candidate satisfies.
@@ -147,6 +150,9 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
     constraints.check_feasible()
 
     rng = np.random.default_rng(seed)
+    if exhaustive:
+        return _search_all(models, space, data, constraints, table, cost, top_k,
+                           num_resamples, rng, dev, timing, t_start)
     gen = torch.Generator(device=dev).manual_seed(seed)
     generator = models.generator
 
@@ -188,16 +194,57 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
     mean, std = rank_candidates(models.predictor, space, archs, data, models.num_sample,
                                 num_resamples, rng, dev)
     timing['ranking'] = time.perf_counter() - t0
-    order = sorted(range(len(archs)), key=lambda i: -mean[i])[:top_k]
-    candidates = [Candidate(rank=r + 1, arch=archs[i], predicted_accuracy=float(mean[i]),
-                            predicted_std=float(std[i]),
-                            params=cost.params(archs[i]) if cost is not None else None,
-                            flops=cost.flops(archs[i]) if cost is not None else None,
-                            latency_ms=table.latency(archs[i]) if table is not None else None)
-                  for r, i in enumerate(order)]
+    candidates = _top(archs, mean, std, top_k, cost, table)
     timing['total'] = time.perf_counter() - t_start
     return SearchResult(dataset=data.name, candidates=candidates,
                         num_generated=stats.num_generated, num_valid=stats.num_valid,
                         num_evaluated=len(archs), rejected=dict(stats.rejected), timing=timing,
                         space=space.name, checkpoint=str(models.directory),
                         constraints=constraints.active, message=message)
+
+
+def _top(archs: List[str], mean: List[float], std: List[float], top_k: int, cost,
+         table) -> List[Candidate]:
+    order = sorted(range(len(archs)), key=lambda i: -mean[i])[:top_k]
+    return [Candidate(rank=r + 1, arch=archs[i], predicted_accuracy=float(mean[i]),
+                      predicted_std=float(std[i]),
+                      params=cost.params(archs[i]) if cost is not None else None,
+                      flops=cost.flops(archs[i]) if cost is not None else None,
+                      latency_ms=table.latency(archs[i]) if table is not None else None)
+            for r, i in enumerate(order)]
+
+
+def _search_all(models: LoadedModels, space, data, constraints: Constraints, table, cost,
+                top_k: int, num_resamples: int, rng, dev: torch.device,
+                timing: Dict[str, float], t_start: float) -> SearchResult:
+    # Every unique architecture of a finite space, scored from cached graph vectors.
+    try:
+        space.size
+    except TypeError:
+        raise ValueError(f'the {space.name} space is too large to rank every architecture: '
+                         'generate candidates instead (without --all)') from None
+    t0 = time.perf_counter()
+    archs, h = space_embeddings(models.predictor, space, models.directory, dev)
+    rejected = {'params': 0, 'flops': 0, 'latency': 0}
+    keep = []
+    for i, arch in enumerate(archs):
+        why = constraints.violation(arch)
+        if why is None:
+            keep.append(i)
+        else:
+            rejected[why] += 1
+    if not keep:
+        raise ValueError(f'no architecture of the {space.name} space satisfies the constraints: '
+                         'relax ' + ', '.join(f'{k}={v}' for k, v in constraints.active.items()))
+    timing['encoding'] += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    chosen = [archs[i] for i in keep]
+    mean, std = rank_embeddings(models.predictor, h[keep], data, models.num_sample,
+                                num_resamples, rng, dev)
+    timing['ranking'] = time.perf_counter() - t0
+    candidates = _top(chosen, mean, std, top_k, cost, table)
+    timing['total'] = time.perf_counter() - t_start
+    return SearchResult(dataset=data.name, candidates=candidates, num_generated=0, num_valid=0,
+                        num_evaluated=len(chosen), rejected=rejected, timing=timing,
+                        space=space.name, checkpoint=str(models.directory),
+                        constraints=constraints.active, exhaustive=True)

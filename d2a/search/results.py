@@ -50,6 +50,8 @@ class SearchResult:
         checkpoint (str): the checkpoint folder.
         constraints (dict): the constraints applied.
         message (str, optional): a note, e.g. when fewer candidates than asked exist.
+        exhaustive (bool): every unique architecture of the space was scored (no
+            generation).
     """
     dataset: str
     candidates: List[Candidate]
@@ -62,6 +64,7 @@ class SearchResult:
     checkpoint: str = ''
     constraints: Dict[str, Any] = field(default_factory=dict)
     message: Optional[str] = None
+    exhaustive: bool = False
 
     @property
     def best(self) -> Candidate:
@@ -103,8 +106,12 @@ class SearchResult:
                  '  '.join('-' * w for w in widths)]
         lines += ['  '.join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
         lines.append('')
-        lines.append(f'generated {self.num_generated:,} graphs, {self.num_valid:,} valid, '
-                     f'{self.num_evaluated:,} unique candidates scored')
+        if self.exhaustive:
+            lines.append(f'ranked all {self.num_evaluated:,} unique architectures of the space '
+                         'that satisfy the constraints (no generation)')
+        else:
+            lines.append(f'generated {self.num_generated:,} graphs, {self.num_valid:,} valid, '
+                         f'{self.num_evaluated:,} unique candidates scored')
         if any(self.rejected.values()):
             lines.append('rejected by constraints: ' + ', '.join(
                 f'{k} {v:,}' for k, v in self.rejected.items() if v))

@@ -24,6 +24,18 @@ def test_search_prints_table_and_writes_json(run, tmp_path, capsys):
     assert 'time: features' in out and 'predicted acc' in out
 
 
+def test_search_all_cells(run, tmp_path, capsys):
+    import shutil
+    shutil.copytree(run['ckpt'], tmp_path / 'ckpt')
+    rc = main(['search', '--dataset', str(run['folder']), '--checkpoint', str(tmp_path / 'ckpt'),
+               '--all', '--top-k', '2', '--json', str(tmp_path / 'r.json'), '--device', 'cpu',
+               '--no-progress'])
+    assert rc == 0
+    data = json.loads((tmp_path / 'r.json').read_text())
+    assert data['exhaustive'] and data['num_evaluated'] == 6466
+    assert 'ranked all 6,466' in capsys.readouterr().out
+
+
 def test_search_database_task(run, capsys):
     assert main(['search', '--dataset', str(run['db']), '--task', 'test0', '--checkpoint',
                  str(run['ckpt']), '--num-candidates', '4', '--device', 'cpu',

@@ -105,3 +105,40 @@ def test_checkpoints_that_do_not_belong_together(run, tmp_path):
     shutil.copy(ckpt / 'generator.pt', ckpt / 'predictor.pt')
     with pytest.raises(ValueError, match='is a generator checkpoint, expected a predictor'):
         search(run['folder'], ckpt, device='cpu')
+
+
+def test_exhaustive_search_ranks_every_unique_cell_from_cached_vectors(run, tmp_path):
+    import shutil
+
+    from d2a.search.ranking import EMBEDDINGS_FILE, rank_candidates
+    from d2a.search.engine import load_models
+    from d2a.search.features import dataset_features
+    ckpt = tmp_path / 'ckpt'
+    shutil.copytree(run['ckpt'], ckpt)
+    first = search(run['folder'], ckpt, top_k=3, num_resamples=2, device='cpu', exhaustive=True)
+    assert first.exhaustive and first.num_evaluated == 6466 and first.num_generated == 0
+    assert (ckpt / EMBEDDINGS_FILE).is_file()
+    again = search(run['folder'], ckpt, top_k=3, num_resamples=2, device='cpu', exhaustive=True)
+    assert [c.arch for c in again.candidates] == [c.arch for c in first.candidates]
+    # the same scores as ranking the cells from scratch
+    models = load_models(ckpt)
+    data = dataset_features(run['folder'], models)
+    top = [c.arch for c in first.candidates]
+    mean, _ = rank_candidates(models.predictor, SPACE, top, data, models.num_sample, 2,
+                              np.random.default_rng(0))
+    assert mean == pytest.approx([c.predicted_accuracy for c in first.candidates], abs=1e-4)
+    assert 'ranked all 6,466 unique architectures' in first.to_table()
+    # a stale cache (another predictor) is recomputed, not trusted
+    torch.save({'digest': 'other', 'space': 'nb201', 'archs': top, 'h': torch.zeros(3, 8)},
+               ckpt / EMBEDDINGS_FILE)
+    assert search(run['folder'], ckpt, top_k=3, num_resamples=2, device='cpu',
+                  exhaustive=True).num_evaluated == 6466
+    limited = search(run['folder'], ckpt, top_k=2, device='cpu', exhaustive=True,
+                     max_params=0.5e6)
+    assert limited.num_evaluated + limited.rejected['params'] == 6466
+    assert all(c.params <= 0.5e6 for c in limited.candidates)
+
+
+def test_unique_cells_of_nb201():
+    cells = SPACE.unique()
+    assert len(cells) == 6466 and len({SPACE.canonical_key(a) for a in cells}) == 6466
