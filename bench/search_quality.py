@@ -4,26 +4,35 @@ each method picks, and how many architectures did it have to train on the task t
 Methods (``docs/embedded.md``):
 
 - ``d2a``: generate ``--num-candidates`` cells and rank them with the predictor
-  (:func:`d2a.search.search`; no training on the task);
-- ``predictor-all``: the predictor alone ranking all 15,625 NB201 cells;
+  (:func:`d2a.search.search`, the default ``d2a search``; no training on the task);
+- ``d2a-all``: the predictor ranking every unique NB201 cell (``d2a search --all``);
 - ``transfer``: the best-on-average cell of the meta-training tasks (the highest mean
   accuracy among the cells labelled on at least half of them -- the build's anchor cells);
 - ``naswot``: the NASWOT zero-cost score (:func:`d2a.zero_cost.naswot_nb201`, on a
   minibatch of the task's training images and the recipe's untrained network), top-1 among
   ``--num-candidates`` uniformly drawn cells;
+- ``largest``: the cell with the most parameters (every edge a 3x3 convolution);
 - ``random``: one labelled cell drawn at random (expected percentile 50);
 - ``random-best-of-K``: the best of ``--random-k`` labelled cells drawn at random (``K``
   trainings on the task).
 
-For every pick the *true* accuracy is the task's labelled accuracy of the cell (up to
-isomorphism) or, when the cell is not labelled, the accuracy of training it with the task's
-recipe and seed through :func:`d2a.nets.fit.train_and_evaluate`; trained results are
-cached in ``<json>.trained.json`` (or ``--cache``) so that a rerun trains nothing twice. The
-percentile is the share of the task's labelled cells below the pick (ties count half).
-Mean ± std are over (held-out task, seed) pairs. Example::
+The *true* accuracy of a pick is the mean over seeds of its labels on the task (the build
+labels every held-out cell with three seeds) or, when the cell is not labelled, the mean of
+training it with the task's recipe once per ``--label-seeds`` seed through
+:func:`d2a.nets.fit.train_and_evaluate`; trained results are cached in
+``<json>.trained.json`` (or ``--cache``) so that a rerun trains nothing twice. The percentile
+is the share of the task's labelled cells (seed-averaged) below the pick, ties counting half;
+the regret is the best labelled cell's accuracy minus the pick's, in points. Mean ± std are
+over (held-out task, seed) pairs.
+
+The predictor is also scored on the labelled cells themselves: per task the Spearman
+correlation of its predicted ranking with the seed-averaged truth (``within-task``), and the
+*dataset sensitivity*: the median cross-task Spearman of its predicted rankings of the cells
+common to the held-out tasks, next to the same figure of the true rankings (a predictor
+that ignores the dataset scores 1.0). Example::
 
     .venv/bin/python bench/search_quality.py --seeds 0 1 2 \
-        --json bench/results/search_quality.json
+        --json bench/results/search_quality.json --plot bench/results/search_quality.png
 """
 from __future__ import annotations
 
@@ -41,7 +50,10 @@ import _common  # noqa: E402  (sets the OpenMP policy before torch is used)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-METHODS = ('d2a', 'predictor-all', 'transfer', 'naswot', 'random', 'random-best-of-K')
+METHODS = ('d2a', 'd2a-all', 'transfer', 'naswot', 'largest', 'random', 'random-best-of-K')
+
+#: The NB201 cell with the most parameters and FLOPs: every edge a 3x3 convolution.
+LARGEST = '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|'
 
 
 def percentile(acc: float, labelled: np.ndarray) -> float:
@@ -75,13 +87,14 @@ def transfer_cell(db: Any, recipe_id: str) -> Tuple[str, float, int]:
 
 
 class TrueAccuracy:
-    r"""The true accuracy of a cell on a held-out task: labelled, else trained (cached)."""
+    r"""The true accuracy of a cell on a held-out task: the mean of its labels over seeds,
+    else the mean of training it once per seed of ``seeds`` (cached)."""
 
     def __init__(self, db: Any, recipe: Any, recipe_id: str, data: Dict[str, Any],
-                 seed: int, cache_path: Optional[Path], device: str = 'cpu') -> None:
+                 seeds: Sequence[int], cache_path: Optional[Path], device: str = 'cpu') -> None:
         from d2a.graphs import get_space
         from d2a.pipeline.label import TaskImages
-        self.db, self.recipe, self.recipe_id, self.seed = db, recipe, recipe_id, seed
+        self.db, self.recipe, self.recipe_id, self.seeds = db, recipe, recipe_id, list(seeds)
         self.space = get_space('nb201')
         self.images = TaskImages(db, data.get('test_fraction', 0.25),
                                  data.get('max_images_per_class'))
@@ -94,7 +107,8 @@ class TrueAccuracy:
         self.trained = 0
 
     def task(self, name: str) -> Tuple[Dict[str, float], np.ndarray, List[str]]:
-        r"""``(canonical key -> accuracy, accuracies, cells)`` labelled on a task."""
+        r"""``(canonical key -> accuracy, accuracies, cells)`` labelled on a task, each the
+        mean over the seeds it was labelled with."""
         if name not in self.labelled:
             archs, acc = self.db.task_results(name, recipe=self.recipe_id)
             if not archs:
@@ -110,19 +124,24 @@ class TrueAccuracy:
         key = self.space.canonical_key(arch)
         if key in keyed:
             return keyed[key], True
-        cache_key = f'{task_name}|{key}|{self.recipe_id}|{self.seed}'
+        return float(np.mean([self._trained(task_name, key, arch, s) for s in self.seeds])), False
+
+    def _trained(self, task_name: str, key: str, arch: str, seed: int) -> float:
+        import dataclasses
+        cache_key = f'{task_name}|{key}|{self.recipe_id}|{seed}'
         if cache_key not in self.cache:
             from d2a.nets.fit import train_and_evaluate
             task = self.db.task(task_name)
             train_x, train_y, test_x, test_y = self.images.split(task)
-            res = train_and_evaluate(arch, train_x, train_y, test_x, test_y, self.recipe,
+            res = train_and_evaluate(arch, train_x, train_y, test_x, test_y,
+                                     dataclasses.replace(self.recipe, seed=seed),
                                      device=self.device,
                                      num_classes=len(self.db.task_classes(task)[1]))
             self.cache[cache_key] = float(res.accuracy)
             self.trained += 1
             if self.cache_path is not None:
                 _common.write_json(str(self.cache_path), self.cache)
-        return self.cache[cache_key], False
+        return self.cache[cache_key]
 
 
 def naswot_pick(task_name: str, truth: TrueAccuracy, num: int, seed: int,
@@ -141,14 +160,47 @@ def naswot_pick(task_name: str, truth: TrueAccuracy, num: int, seed: int,
     return archs[int(np.argmax(scores))]
 
 
+def predictor_agreement(models: Any, db_path: Path, tasks: Sequence[str],
+                        truth: TrueAccuracy, num_resamples: int, device: str) -> Dict[str, Any]:
+    r"""Within-task Spearman of the predictor's ranking of each task's labelled cells, and
+    the median cross-task Spearman of predicted and of true rankings of the common cells."""
+    import itertools
+
+    from d2a.search import dataset_features, rank_candidates
+    from scipy.stats import spearmanr
+    predicted: Dict[str, Dict[str, float]] = {}
+    true: Dict[str, Dict[str, float]] = {}
+    within: Dict[str, float] = {}
+    for name in tasks:
+        keyed, acc, archs = truth.task(name)
+        data = dataset_features((str(db_path), name), models)
+        mean, _ = rank_candidates(models.predictor, truth.space, archs, data, models.num_sample,
+                                  num_resamples, np.random.default_rng(0), device)
+        keys = [truth.space.canonical_key(a) for a in archs]
+        predicted[name] = dict(zip(keys, mean))
+        true[name] = dict(zip(keys, acc.tolist()))
+        within[name] = float(spearmanr(mean, acc)[0]) if len(archs) > 2 else float('nan')
+    common = sorted(set.intersection(*(set(v) for v in true.values()))) if true else []
+    cross_pred, cross_true = [], []
+    if len(common) > 2:
+        for a, b in itertools.combinations(tasks, 2):
+            cross_pred.append(float(spearmanr([predicted[a][k] for k in common],
+                                              [predicted[b][k] for k in common])[0]))
+            cross_true.append(float(spearmanr([true[a][k] for k in common],
+                                              [true[b][k] for k in common])[0]))
+    med = (lambda v: float(np.nanmedian(v)) if len(v) else None)
+    return {'within_task_spearman': within, 'common_cells': len(common),
+            'cross_task_spearman_predicted': med(cross_pred),
+            'cross_task_spearman_true': med(cross_true)}
+
+
 def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
     from tqdm.auto import tqdm
 
     from d2a.db import MetaDatabase
     from d2a.pipeline.embedded import read_split
-    from d2a.graphs import get_space
     from d2a.nets.recipe import Recipe
-    from d2a.search import dataset_features, load_models, rank_candidates, search
+    from d2a.search import load_models, search
 
     db_path = Path(args.db)
     if not db_path.is_file():
@@ -163,20 +215,16 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
         raise ValueError(f'{db_path}: pick a recipe with --recipe (recipes: '
                          f"{', '.join(recipes) or 'none'})")
     fields = recipes[recipe_id]
-    label_seed = int(args.label_seed)
-    recipe = Recipe.from_dict({**fields['recipe'], 'seed': label_seed})
+    label_seeds = list(args.label_seeds or split.get('held_out_seeds') or [0])
+    recipe = Recipe.from_dict({**fields['recipe'], 'seed': label_seeds[0]})
     cache = Path(args.cache) if args.cache else (
         Path(args.json).with_suffix('.trained.json') if args.json else None)
-    truth = TrueAccuracy(db, recipe, recipe_id, fields.get('data', {}), label_seed, cache,
+    truth = TrueAccuracy(db, recipe, recipe_id, fields.get('data', {}), label_seeds, cache,
                          args.device)
     tasks = [t.name for t in db.tasks('meta-test')]
     if not tasks:
         raise ValueError(f'{db_path}: no held-out (meta-test) task')
     best_transfer, transfer_mean, transfer_tasks = transfer_cell(db, recipe_id)
-    space = get_space('nb201')
-    all_cells = list(space.enumerate())
-    if args.max_cells:
-        all_cells = all_cells[:args.max_cells]
     models = load_models(args.checkpoint, args.device)
 
     rows: List[Dict[str, Any]] = []
@@ -191,14 +239,15 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
                          top_k=1, device=args.device, seed=seed)
             picks['d2a'] = (res.best.arch, 0, res.num_evaluated)
             d2a_time = time.perf_counter() - t0
-            data = dataset_features((str(db_path), name), models)
-            mean, _ = rank_candidates(models.predictor, space, all_cells, data, models.num_sample,
-                                      args.num_resamples, np.random.default_rng(seed),
-                                      args.device)
-            picks['predictor-all'] = (all_cells[int(np.argmax(mean))], 0, len(all_cells))
+            t0 = time.perf_counter()
+            res_all = search((str(db_path), name), args.checkpoint, top_k=1, device=args.device,
+                             seed=seed, exhaustive=True, num_resamples=args.num_resamples)
+            picks['d2a-all'] = (res_all.best.arch, 0, res_all.num_evaluated)
+            all_time = time.perf_counter() - t0
             picks['transfer'] = (best_transfer, 0, 0)
             picks['naswot'] = (naswot_pick(name, truth, res.num_evaluated, seed, args.naswot_batch),
                                0, res.num_evaluated)
+            picks['largest'] = (LARGEST, 0, 0)
             rng = random.Random(f'random-{name}-{seed}')
             picks['random'] = (rng.choice(labelled_archs), 0, 0)
             k = min(args.random_k, len(labelled_archs))
@@ -208,20 +257,34 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
                 acc, was_labelled = truth(name, arch)
                 rows.append({'task': name, 'seed': seed, 'method': method, 'arch': arch,
                              'accuracy': acc, 'percentile': percentile(acc, labelled),
+                             'regret': float(labelled.max()) - acc,
                              'labelled': was_labelled, 'trained_on_task': trained,
                              'scored': scored, 'task_best': float(labelled.max()),
                              'task_mean': float(labelled.mean()),
                              'num_labelled': int(labelled.size)})
             rows[-len(picks)]['search_seconds'] = d2a_time
+            rows[-len(picks) + 1]['search_seconds'] = all_time
             pbar.update(1)
     pbar.close()
+    agreement = predictor_agreement(models, db_path, tasks, truth, args.num_resamples,
+                                    args.device)
     db.close()
     return {'db': str(db_path), 'checkpoint': str(args.checkpoint or models.directory),
             'recipe': recipe_id, 'split': split, 'tasks': tasks, 'seeds': list(args.seeds),
-            'num_candidates': args.num_candidates, 'random_k': args.random_k,
+            'label_seeds': label_seeds, 'num_candidates': args.num_candidates,
+            'random_k': args.random_k,
             'transfer_cell': {'arch': best_transfer, 'meta_train_mean': transfer_mean,
                               'meta_train_tasks': transfer_tasks},
-            'trained_now': truth.trained, 'summary': summarize(rows), 'rows': rows}
+            'predictor': agreement, 'trained_now': truth.trained,
+            'summary': summarize(rows), 'per_task': per_task(rows), 'rows': rows}
+
+
+def per_task(rows: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
+    r"""Per task and method: the mean percentile over seeds."""
+    out: Dict[str, Dict[str, float]] = {}
+    for r in rows:
+        out.setdefault(r['task'], {}).setdefault(r['method'], []).append(r['percentile'])
+    return {t: {m: float(np.mean(v)) for m, v in d.items()} for t, d in out.items()}
 
 
 def summarize(rows: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
@@ -232,7 +295,7 @@ def summarize(rows: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
         if not sel:
             continue
         stat = {}
-        for key in ('accuracy', 'percentile', 'trained_on_task', 'scored'):
+        for key in ('accuracy', 'percentile', 'regret', 'trained_on_task', 'scored'):
             vals = np.asarray([r[key] for r in sel], dtype=np.float64)
             stat[key] = float(vals.mean())
             stat[f'{key}_std'] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
@@ -242,20 +305,48 @@ def summarize(rows: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
 
 
 def format_summary(result: Dict[str, Any], markdown: bool = False) -> str:
-    header = ['method', 'top-1 accuracy (%)', 'percentile', 'trained on task', 'cells scored']
+    header = ['method', 'top-1 accuracy (%)', 'percentile', 'regret (points)',
+              'trained on task', 'cells scored']
     rows = []
     for method, s in result['summary'].items():
         name = method.replace('K', str(result['random_k']))
         rows.append([name, f"{s['accuracy']:.2f} ± {s['accuracy_std']:.2f}",
                      f"{s['percentile']:.1f} ± {s['percentile_std']:.1f}",
+                     f"{s['regret']:.2f} ± {s['regret_std']:.2f}",
                      f"{s['trained_on_task']:g}", f"{s['scored']:,.0f}"])
     n_tasks, n_seeds = len(result['tasks']), len(result['seeds'])
     transfer = result['transfer_cell']
-    return (f"{n_tasks} held-out task(s) x {n_seeds} seed(s), recipe {result['recipe']}, "
-            f"mean ± std over (task, seed)\n" + _common.format_table(header, rows, markdown)
-            + f"\ntransfer cell {transfer['arch']} (mean {transfer['meta_train_mean']:.2f} % on "
-            f"{transfer['meta_train_tasks']} meta-training tasks); {result['trained_now']} "
-            'cell(s) trained in this run')
+    out = [f"{n_tasks} held-out task(s) x {n_seeds} seed(s), recipe {result['recipe']}, truth = "
+           f"mean over label seeds {result['label_seeds']}, mean ± std over (task, seed)",
+           _common.format_table(header, rows, markdown)]
+    methods = [m for m in ('d2a', 'd2a-all', 'transfer', 'naswot', 'random-best-of-K')
+               if m in result['summary']]
+    pred = result.get('predictor', {})
+    within = pred.get('within_task_spearman', {})
+    task_rows = [[t] + [f"{result['per_task'][t][m]:.1f}" for m in methods]
+                 + [f"{within[t]:.2f}" if t in within else '']
+                 for t in result['tasks']]
+    out.append('mean percentile per task over seeds, and the predictor\'s within-task Spearman '
+               'on the labelled cells')
+    out.append(_common.format_table(
+        ['task'] + [m.replace('K', str(result['random_k'])) for m in methods] + ['spearman'],
+        task_rows, markdown))
+    for m in ('d2a', 'd2a-all'):
+        if m in result['per_task'][result['tasks'][0]]:
+            wins = sum(result['per_task'][t][m] > result['per_task'][t]['transfer']
+                       for t in result['tasks'])
+            ties = sum(result['per_task'][t][m] == result['per_task'][t]['transfer']
+                       for t in result['tasks'])
+            out.append(f'{m} ahead of the transfer cell on {wins} of {n_tasks} task(s) '
+                       f'({ties} tie(s))')
+    if pred.get('cross_task_spearman_predicted') is not None:
+        out.append(f"dataset sensitivity over {pred['common_cells']} common cells: median "
+                   f"cross-task Spearman predicted {pred['cross_task_spearman_predicted']:.2f}, "
+                   f"true {pred['cross_task_spearman_true']:.2f}")
+    out.append(f"transfer cell {transfer['arch']} (mean {transfer['meta_train_mean']:.2f} % on "
+               f"{transfer['meta_train_tasks']} meta-training tasks); {result['trained_now']} "
+               'training(s) run here')
+    return '\n'.join(out)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -266,17 +357,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--checkpoint', default=None,
                    help='folder with generator.pt and predictor.pt (default: the shipped one)')
     p.add_argument('--recipe', default=None, help='labelling recipe id (default: the build\'s)')
-    p.add_argument('--label-seed', type=int, default=0,
-                   help='training seed of the labels (and of cells trained here)')
+    p.add_argument('--label-seeds', type=int, nargs='+', default=None,
+                   help='seeds an unlabelled pick is trained with, its truth being the mean '
+                        '(default: the seeds of the held-out labels)')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='method seeds')
-    p.add_argument('--num-candidates', type=int, default=100,
+    p.add_argument('--num-candidates', type=int, default=500,
                    help='cells d2a generates; NASWOT scores as many')
     p.add_argument('--num-resamples', type=int, default=5,
-                   help='dataset draws the predictor averages over (predictor-all)')
+                   help='dataset draws the predictor averages over')
     p.add_argument('--naswot-batch', type=int, default=64, help='images of the NASWOT minibatch')
     p.add_argument('--random-k', type=int, default=10, help='K of random-best-of-K')
-    p.add_argument('--max-cells', type=int, default=None,
-                   help='rank only the first cells of the space in predictor-all (quick tests)')
     p.add_argument('--cache', default=None,
                    help='JSON of cells trained here (default: <json>.trained.json)')
     p.add_argument('--threads', type=int, default=1, help='torch CPU threads')
