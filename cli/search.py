@@ -46,10 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="how to train them: 'nb201', 'reduced', 'mini', a JSON file of "
                         'recipe fields, or a recipe id of the meta-database (default: the '
                         'recipe the checkpoints were meta-trained on)')
-    r.add_argument('--acquisition', choices=('ei', 'ucb', 'ranking'), default='ei',
-                   help='how the next cell is chosen: expected improvement, upper '
-                        'confidence bound of a surrogate on the residuals, or the zero-shot '
-                        'ranking in order (default: ei)')
+    r.add_argument('--acquisition', choices=('ucb', 'ei', 'ranking'), default='ucb',
+                   help='how the next cell is chosen: upper confidence bound or expected '
+                        'improvement of a surrogate on the residuals, or the zero-shot '
+                        'ranking in order (default: ucb)')
     r.add_argument('--cache', default=None, metavar='FILE',
                    help='JSON file of the measurements, read and extended so a rerun trains '
                         'nothing twice (default: next to --json, <OUT stem>.measurements.json)')

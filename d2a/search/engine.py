@@ -101,7 +101,7 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
            progress: bool = False, exhaustive: bool = False, guidance: float = 0.0,
            guidance_warmup: int = 5, budget: int = 0, recipe: Any = None,
            trainer: Optional[Callable[[str], float]] = None,
-           cache: Optional[Union[str, Path]] = None, acquisition: str = 'ei',
+           cache: Optional[Union[str, Path]] = None, acquisition: str = 'ucb',
            train_device: Optional[str] = None) -> SearchResult:
     r"""Generates and ranks architectures for ``dataset`` (see the module docstring).
 
@@ -142,8 +142,8 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
             training with ``recipe`` (e.g. a benchmark table's lookup).
         cache (str or Path, optional): JSON file of the measurements; a rerun reads the
             cells measured before from it and trains nothing twice.
-        acquisition (str): how the next cell is chosen: ``'ei'``, ``'ucb'`` or
-            ``'ranking'``.
+        acquisition (str): how the next cell is chosen: ``'ucb'`` (default), ``'ei'``
+            or ``'ranking'``.
         train_device (str, optional): where candidates are trained (default: ``device``).
 
     Raises :class:`FileNotFoundError` for a missing checkpoint or dataset and

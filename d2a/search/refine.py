@@ -8,8 +8,10 @@ measured so far by a surrogate, :class:`ResidualGP`: a Gaussian process on the r
 prior mean and the measurements correct it locally (similar cells get similar
 corrections) and globally (an offset and a slope for a dataset on which the predictor is
 off in level or in spread). An acquisition rule picks the unmeasured cell with the highest
-expected improvement (``'ei'``) or upper confidence bound (``'ucb'``); ``'ranking'``
-trains the zero-shot ranking in order, without a surrogate.
+upper confidence bound (``'ucb'``, mean + 1 standard deviation by default) or expected
+improvement (``'ei'``); ``'ranking'`` trains the zero-shot ranking in order, without a
+surrogate. The defaults (UCB, ``beta=1``, ``noise=0.1``) were chosen with
+``bench/refine.py --split meta-train`` on the shipped database's meta-training tasks.
 
 A *trainer* is any callable ``trainer(arch) -> accuracy`` (percent); :class:`RecipeTrainer`
 trains an NB201 network with a :class:`~d2a.nets.Recipe` on a held-out split of the
@@ -31,7 +33,7 @@ import numpy as np
 from d2a.search.results import Measurement, Refinement
 from d2a.utils.atomic import PathLike, atomic_write
 
-ACQUISITIONS = ('ei', 'ucb', 'ranking')
+ACQUISITIONS = ('ucb', 'ei', 'ranking')
 #: Recipes known by name (``--recipe nb201``): classmethods of :class:`~d2a.nets.Recipe`.
 NAMED_RECIPES = ('nb201', 'reduced', 'mini')
 CACHE_FORMAT = 'd2a-measurements'
@@ -154,7 +156,7 @@ def _chol_solve(chol: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 
 def acquisition_scores(rule: str, mean: np.ndarray, std: np.ndarray, best: float,
-                       beta: float = 2.0) -> np.ndarray:
+                       beta: float = 1.0) -> np.ndarray:
     r"""Scores of an acquisition rule (higher is picked first): ``'ei'`` the expected
     improvement over ``best``, ``'ucb'`` ``mean + beta * std``."""
     if rule == 'ucb':
@@ -366,8 +368,8 @@ class RecipeTrainer:
 
 # ----------------------------------------------------------------------------- the loop
 def refine(archs: Sequence[str], predicted: Sequence[float], embeddings: Any,
-           trainer: Callable[[str], float], budget: int, acquisition: str = 'ei',
-           beta: float = 2.0, noise: float = 0.1, cache: Optional[MeasurementCache] = None,
+           trainer: Callable[[str], float], budget: int, acquisition: str = 'ucb',
+           beta: float = 1.0, noise: float = 0.1, cache: Optional[MeasurementCache] = None,
            space: Any = None, progress: bool = False,
            recipe: Optional[Dict[str, Any]] = None) -> Refinement:
     r"""Measures up to ``budget`` candidates of a ranked pool, each chosen from the
@@ -380,7 +382,7 @@ def refine(archs: Sequence[str], predicted: Sequence[float], embeddings: Any,
         trainer (callable): ``trainer(arch) -> accuracy`` in percent; its ``cache_key``
             attribute (a string naming what it measures on) is needed with ``cache``.
         budget (int): most cells measured (cached ones count, training none).
-        acquisition (str): ``'ei'``, ``'ucb'`` or ``'ranking'``.
+        acquisition (str): ``'ucb'``, ``'ei'`` or ``'ranking'``.
         beta (float): the UCB weight of the uncertainty.
         noise (float): measurement noise of :class:`ResidualGP` (fraction of the spread).
         cache (MeasurementCache, optional): where measurements are read and kept.
