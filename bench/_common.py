@@ -143,3 +143,18 @@ def database_parser(doc: str, db_help: str = 'the meta-database') -> 'argparse.A
                    help='folder with generator.pt and predictor.pt (default: the shipped one)')
     p.add_argument('--recipe', default=None, help="labelling recipe id (default: the build's)")
     return p
+
+
+def run_and_report(args: Any, evaluate: Any, format_summary: Any) -> Dict[str, Any]:
+    r"""Sets the threads, runs ``evaluate(args)`` and adds the wall time and the machine,
+    prints ``format_summary(result, args.markdown)`` and writes ``args.json``."""
+    import time
+    setup_threads(args.threads)
+    t0 = time.perf_counter()
+    result = evaluate(args)
+    result['wall_seconds'] = time.perf_counter() - t0
+    result['machine'] = machine_info(args.threads)
+    print(format_summary(result, args.markdown))
+    print(f"wall time {result['wall_seconds']:.1f}s")
+    write_json(args.json, result)
+    return result

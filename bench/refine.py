@@ -278,14 +278,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for k in args.budgets:
         if k < 1:
             raise SystemExit(f'--budgets must be >= 1, got {k}')
-    _common.setup_threads(args.threads)
-    t0 = time.perf_counter()
-    result = evaluate(args)
-    result['wall_seconds'] = time.perf_counter() - t0
-    result['machine'] = _common.machine_info(args.threads)
-    print(format_summary(result, args.markdown))
-    print(f"wall time {result['wall_seconds']:.1f}s")
-    _common.write_json(args.json, result)
+    result = _common.run_and_report(args, evaluate, format_summary)
     if args.plot:
         from d2a.plot import plot_search_quality
         plotted = [dict(r, method=f"{r['method'].replace('K', str(r['K']))}@{r['K']}")

@@ -161,3 +161,16 @@ def test_refine_bench_on_a_lookup_table(bench, tiny, tmp_path, tiny_run):
     # 10 of 12 cells: the best of them is at worst the third best
     assert all(r['trainings'] == 10 and r['percentile'] >= 75 for r in rows)
     assert set(s['targets']) == {'K=2'}
+
+
+def test_guidance_bench_compares_strengths(bench, tiny_run, tmp_path):
+    import json
+    out = tmp_path / 'g.json'
+    assert bench('guidance').main(['--db', str(tiny_run['db']), '--checkpoint',
+                                   str(tiny_run['ckpt']), '--strengths', '0', '2',
+                                   '--num-candidates', '5', '--seeds', '0', '--json',
+                                   str(out)]) == 0
+    s = json.loads(out.read_text())['summary']
+    assert set(s) == {'0', '2'} and all(v['candidates'] == 5 for v in s.values())
+    assert s['2']['generated'] >= 4 * 5  # oversampled
+    assert all(0 < v['validity'] <= 1 and 0 < v['uniqueness'] <= 1 for v in s.values())

@@ -99,7 +99,7 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
            latency_device: Optional[str] = None, patience: int = 20,
            device: Optional[str] = 'auto', seed: int = 0,
            progress: bool = False, exhaustive: bool = False, guidance: float = 0.0,
-           guidance_warmup: int = 5, budget: int = 0, recipe: Any = None,
+           guidance_warmup: int = 0, budget: int = 0, recipe: Any = None,
            trainer: Optional[Callable[[str], float]] = None,
            cache: Optional[Union[str, Path]] = None, acquisition: str = 'ucb',
            train_device: Optional[str] = None) -> SearchResult:
