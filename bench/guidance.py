@@ -8,8 +8,11 @@ with the predictor. Reported per strength, mean over (task, seed):
 
 - ``mean pred`` / ``best pred``: the predicted accuracy of the candidates (averaged over
   ``--num-resamples`` dataset draws), mean and maximum;
-- ``validity``: valid graphs per graph generated, the guided warm-up included;
-- ``uniqueness``: unique candidates per valid graph (lower: the sampler repeats itself);
+- ``validity``: valid graphs per graph decoded;
+- ``uniqueness``: unique candidates per valid graph decoded -- for the unguided generator
+  how often it repeats itself, for the guided one also the share its re-weighting keeps
+  (it decodes 4 graphs per candidate); graphs are decoded in batches of ``--batch-size``
+  candidates and a run stops after the batch that completes ``--num-candidates``;
 - ``mean true`` (``labelled``): the seed-averaged label of the candidates the database has
   labelled on the task, and how many of them are (the guided sampler optimises the
   predictor, so the predicted figures favour it by construction; this one does not).
@@ -59,6 +62,7 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
                 res = search((str(db_path), name), args.checkpoint,
                              num_candidates=args.num_candidates, top_k=args.num_candidates,
                              num_resamples=args.num_resamples, guidance=strength,
+                             batch_size=args.batch_size,
                              device=args.device, seed=seed)
                 seconds = time.perf_counter() - t0
                 pred = np.asarray([c.predicted_accuracy for c in res.candidates])
@@ -74,7 +78,8 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
                              'seconds': seconds})
     return {'db': str(db_path), 'checkpoint': args.checkpoint, 'recipe': recipe_id,
             'tasks': tasks, 'seeds': list(args.seeds), 'strengths': list(args.strengths),
-            'num_candidates': args.num_candidates, 'summary': summarize(rows), 'rows': rows}
+            'num_candidates': args.num_candidates, 'batch_size': args.batch_size,
+            'summary': summarize(rows), 'rows': rows}
 
 
 def summarize(rows: List[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
@@ -112,6 +117,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--strengths', type=float, nargs='+', default=[0.0, 1.0, 2.0, 4.0],
                    help='guidance strengths (0: unguided)')
     p.add_argument('--num-candidates', type=int, default=100, help='unique candidates per run')
+    p.add_argument('--batch-size', type=int, default=20,
+                   help='candidates per generated batch (the guided sampler decodes 4x)')
     p.add_argument('--num-resamples', type=int, default=5, help='dataset draws per score')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], help='search seeds')
     p.add_argument('--max-tasks', type=int, default=None, help='only the first tasks')
