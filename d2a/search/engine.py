@@ -99,7 +99,7 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
            latency_device: Optional[str] = None, patience: int = 20,
            device: Optional[str] = 'auto', seed: int = 0,
            progress: bool = False, exhaustive: bool = False, guidance: float = 0.0,
-           guidance_warmup: int = 0, budget: int = 0, recipe: Any = None,
+           budget: int = 0, recipe: Any = None,
            trainer: Optional[Callable[[str], float]] = None,
            cache: Optional[Union[str, Path]] = None, acquisition: str = 'ucb',
            train_device: Optional[str] = None) -> SearchResult:
@@ -132,8 +132,6 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
         guidance (float): strength :math:`S` of the predictor guidance of generation
             (:class:`~d2a.search.guidance.GuidedSampler`; 0: the generator's posterior
             alone).
-        guidance_warmup (int): guided batches that only move the search distribution
-            before candidates are collected.
         budget (int): really train up to this many candidates on ``dataset`` after the
             ranking (0: none); see :func:`~d2a.search.refine.refine`.
         recipe: how to train them (see :func:`~d2a.search.refine.resolve_recipe`; default:
@@ -156,9 +154,8 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
     from d2a.search.refine import ACQUISITIONS
     if top_k < 1 or num_resamples < 1:
         raise ValueError(f'top_k and num_resamples must be >= 1, got {top_k} and {num_resamples}')
-    if budget < 0 or guidance < 0 or guidance_warmup < 0:
-        raise ValueError(f'budget, guidance and guidance_warmup must be >= 0, got {budget}, '
-                         f'{guidance} and {guidance_warmup}')
+    if budget < 0 or guidance < 0:
+        raise ValueError(f'budget and guidance must be >= 0, got {budget} and {guidance}')
     if acquisition not in ACQUISITIONS:
         raise ValueError(f"acquisition must be one of {', '.join(ACQUISITIONS)}, "
                          f'got {acquisition!r}')
@@ -233,11 +230,9 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
 
     if batch_size is None:
         batch_size = min(max(num_candidates, 100), 1000) if guided is None else 100
-    for _ in range(guidance_warmup if guided is not None else 0):
-        sampler(batch_size)
     archs, stats = collect_candidates(sampler, space, num_candidates, constraints, batch_size,
                                       patience, progress)
-    if guided is not None:  # the warm-up's graphs count as generated
+    if guided is not None:  # every graph decoded, also those the re-weighting dropped
         stats.num_generated, stats.num_valid = guided.num_generated, guided.num_valid
     message = None
     if not archs:
