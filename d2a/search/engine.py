@@ -272,6 +272,10 @@ def _refinement_setup(dataset: DatasetInput, models: LoadedModels, recipe: Any,
     from d2a.utils.paths import DEFAULT_DATABASE
     fields: Dict[str, Any] = {}
     if trainer is None:
+        if models.space != 'nb201':
+            raise ValueError(f'training candidates with a recipe needs a trainable network; '
+                             f"space {models.space!r} has none (supported: 'nb201'): pass a "
+                             'trainer(arch) -> accuracy')
         r, protocol = resolve_recipe(recipe, models.train_config, [DEFAULT_DATABASE])
         trainer = RecipeTrainer(dataset, r, protocol['test_fraction'],
                                 protocol['max_images_per_class'], device=device)

@@ -82,3 +82,27 @@ def test_search_budget_trains_writes_json_and_resumes(run, tmp_path, capsys):
     again = json.loads((tmp_path / 'r.json').read_text())['refinement']
     assert again['num_trained'] == 0 and again['num_cached'] == 2
     assert again['best'] == dict(ref['best'], cached=True)
+
+
+def test_search_budget_ctrl_c_keeps_what_was_measured(run, tmp_path, capsys, monkeypatch):
+    from d2a.search.refine import RecipeTrainer
+    calls = []
+
+    def fake_train(self, arch):  # the second training is interrupted
+        calls.append(arch)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return 42.0
+    monkeypatch.setattr(RecipeTrainer, '__call__', fake_train)
+    recipe = tmp_path / 'tiny.json'
+    recipe.write_text(json.dumps({'name': 'tiny', 'C': 2, 'N': 1, 'epochs': 1}))
+    argv = ['search', '--dataset', str(run['folder']), '--checkpoint', str(run['ckpt']),
+            '--num-candidates', '6', '--budget', '3', '--recipe', str(recipe), '--json',
+            str(tmp_path / 'r.json'), '--device', 'cpu', '--no-progress']
+    assert main(argv) == 130
+    assert 'interrupted; rerun the same command' in capsys.readouterr().out
+    ref = json.loads((tmp_path / 'r.json').read_text())['refinement']
+    assert ref['interrupted'] and ref['num_measured'] == 1
+    assert main(argv) == 0  # resumed: the first cell from the cache, two more trained
+    ref = json.loads((tmp_path / 'r.json').read_text())['refinement']
+    assert (ref['num_cached'], ref['num_trained']) == (1, 2) and len(calls) == 4
