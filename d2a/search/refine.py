@@ -145,6 +145,10 @@ class ResidualGP:
         var = np.maximum(prior - (v * v).sum(0), 1e-12)
         return mean, np.sqrt(var)
 
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.p.size}, noise={self.noise}, '
+                f'slope_std={self.slope_std}, measured={self.idx.size})')
+
 
 def _sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
@@ -213,6 +217,10 @@ class MeasurementCache:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}({str(self.path) if self.path else None!r}, ' \
+               f'{len(self)} measurements)'
 
 
 def cache_path_for(output: PathLike) -> Path:

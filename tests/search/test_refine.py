@@ -47,6 +47,7 @@ def test_gp_learns_an_offset_and_interpolates_measurements():
     mean, std = gp.predict()
     assert np.allclose(mean[[0, 5, 9]], y[[0, 5, 9]], atol=0.2)
     assert np.allclose(mean, y, atol=2.0)  # the offset carries over to unmeasured cells
+    assert repr(gp) == 'ResidualGP(30, noise=0.01, slope_std=0.5, measured=3)'
     assert std[[0, 5, 9]].max() < np.median(np.delete(std, [0, 5, 9]))
     with pytest.raises(ValueError, match='as many indices as measurements'):
         gp.fit([0, 1], [1.0])
@@ -90,6 +91,7 @@ def test_cache_resumes_after_interrupt_and_trains_nothing_twice(tmp_path):
     part = refine(archs, pred, h, stopped, budget=6, cache=MeasurementCache(path))
     assert part.interrupted and part.num_measured == 3 and len(stopped.calls) == 3
     assert json.loads(path.read_text())['format'] == 'd2a-measurements'
+    assert repr(MeasurementCache(path)).endswith('3 measurements)')
     again = FakeTrainer(truth)
     resumed = refine(archs, pred, h, again, budget=6, cache=MeasurementCache(path))
     assert not resumed.interrupted and resumed.num_cached == 3 and len(again.calls) == 3
