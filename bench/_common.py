@@ -128,3 +128,33 @@ def write_json(path: Optional[str], payload: Dict[str, Any]) -> None:
 
 def median(values: List[float]) -> float:
     return float(statistics.median(values)) if values else float('nan')
+
+
+def database_parser(doc: str, db_help: str = 'the meta-database') -> 'argparse.ArgumentParser':
+    r"""An argument parser described by the first paragraph of ``doc`` with the options of
+    the benchmarks on a meta-database: ``--db``, ``--checkpoint``, ``--recipe``."""
+    import argparse
+
+    from d2a.utils.paths import DEFAULT_DATABASE
+    p = argparse.ArgumentParser(description=doc.split('\n\n')[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--db', default=str(DEFAULT_DATABASE), help=db_help)
+    p.add_argument('--checkpoint', default=None,
+                   help='folder with generator.pt and predictor.pt (default: the shipped one)')
+    p.add_argument('--recipe', default=None, help="labelling recipe id (default: the build's)")
+    return p
+
+
+def run_and_report(args: Any, evaluate: Any, format_summary: Any) -> Dict[str, Any]:
+    r"""Sets the threads, runs ``evaluate(args)`` and adds the wall time and the machine,
+    prints ``format_summary(result, args.markdown)`` and writes ``args.json``."""
+    import time
+    setup_threads(args.threads)
+    t0 = time.perf_counter()
+    result = evaluate(args)
+    result['wall_seconds'] = time.perf_counter() - t0
+    result['machine'] = machine_info(args.threads)
+    print(format_summary(result, args.markdown))
+    print(f"wall time {result['wall_seconds']:.1f}s")
+    write_json(args.json, result)
+    return result

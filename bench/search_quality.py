@@ -350,13 +350,7 @@ def format_summary(result: Dict[str, Any], markdown: bool = False) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from d2a.utils.paths import DEFAULT_DATABASE
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--db', default=str(DEFAULT_DATABASE), help='the meta-database')
-    p.add_argument('--checkpoint', default=None,
-                   help='folder with generator.pt and predictor.pt (default: the shipped one)')
-    p.add_argument('--recipe', default=None, help='labelling recipe id (default: the build\'s)')
+    p = _common.database_parser(__doc__)
     p.add_argument('--label-seeds', type=int, nargs='+', default=None,
                    help='seeds an unlabelled pick is trained with, its truth being the mean '
                         '(default: the seeds of the held-out labels)')

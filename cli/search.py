@@ -1,4 +1,5 @@
-r"""``d2a search``: generate and rank architectures for a dataset."""
+r"""``d2a search``: generate and rank architectures for a dataset; with ``--budget K``, then
+really train up to K of them on it and report the best measured one."""
 from __future__ import annotations
 
 import argparse
@@ -34,6 +35,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help='score every unique architecture of a small space (NB201: 6,466) '
                         'instead of generating candidates; graph vectors are cached next to '
                         'the checkpoint')
+    p.add_argument('--guidance', type=float, default=0.0, metavar='S',
+                   help='steer generation with the predictor: strength S >= 0 of the '
+                        'latent-space cross-entropy method (default: 0, off; try 1-3)')
+    r = p.add_argument_group('refinement (real training on the dataset)')
+    r.add_argument('--budget', type=int, default=0, metavar='K',
+                   help='after ranking, really train up to K candidates on the dataset, '
+                        'each chosen from the measurements so far (default: 0, none)')
+    r.add_argument('--recipe', default=None, metavar='SPEC',
+                   help="how to train them: 'nb201', 'reduced', 'mini', a JSON file of "
+                        'recipe fields, or a recipe id of the meta-database (default: the '
+                        'recipe the checkpoints were meta-trained on)')
+    r.add_argument('--acquisition', choices=('ucb', 'ei', 'ranking'), default='ucb',
+                   help='how the next cell is chosen: upper confidence bound or expected '
+                        'improvement of a surrogate on the residuals, or the zero-shot '
+                        'ranking in order (default: ucb)')
+    r.add_argument('--cache', default=None, metavar='FILE',
+                   help='JSON file of the measurements, read and extended so a rerun trains '
+                        'nothing twice (default: next to --json, <OUT stem>.measurements.json)')
+    r.add_argument('--train-device', default=None,
+                   help='where candidates are trained (default: --device)')
     g = p.add_argument_group('constraints')
     g.add_argument('--max-params', default=None, metavar='N',
                    help='most parameters of the NB201 network (C=16, N=5), e.g. 1.2M')
@@ -57,7 +78,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from d2a.search import parse_count, search
+    from d2a.search import cache_path_for, parse_count, search
     dataset = args.dataset
     if Path(dataset).suffix in ('.h5', '.hdf5'):
         if not args.task:
@@ -68,6 +89,18 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError('--task goes with a meta-database (.h5) given as --dataset')
     if args.max_latency is not None and not (args.latency_table and args.device_latency):
         raise CLIError('--max-latency needs --latency-table CSV and --device-latency NAME')
+    if args.budget < 0 or args.guidance < 0:
+        raise CLIError(f'--budget and --guidance must be >= 0, got {args.budget} and '
+                       f'{args.guidance}')
+    cache = args.cache
+    if args.budget and cache is None:
+        if not args.json:
+            raise CLIError('--budget trains on the dataset: give --json OUT (measurements are '
+                           'cached next to it) or --cache FILE, so that a rerun trains '
+                           'nothing twice')
+        cache = str(cache_path_for(args.json))
+    elif not args.budget and (args.recipe or args.cache or args.train_device):
+        raise CLIError('--recipe, --cache and --train-device go with --budget K')
     result = search(dataset, checkpoint_dir=args.checkpoint, num_candidates=args.num_candidates,
                     top_k=args.top_k, batch_size=args.batch_size,
                     num_resamples=args.num_resamples,
@@ -75,10 +108,13 @@ def run(args: argparse.Namespace) -> int:
                     max_flops=parse_count(args.max_flops) if args.max_flops else None,
                     max_latency=args.max_latency, latency_table=args.latency_table,
                     latency_device=args.device_latency, patience=args.patience,
-                    exhaustive=args.exhaustive,
+                    exhaustive=args.exhaustive, guidance=args.guidance, budget=args.budget,
+                    recipe=args.recipe, cache=cache, acquisition=args.acquisition,
+                    train_device=args.train_device,
                     device=args.device, seed=args.seed, progress=args.progress)
     print(result.to_table())
     if args.json:
         result.to_json(args.json)
         print(f'wrote {args.json}')
-    return 0
+    # 130: the usual status of a run stopped by Ctrl-C (what was measured is kept).
+    return 130 if result.refinement is not None and result.refinement.interrupted else 0

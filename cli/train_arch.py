@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Tuple
 
-if TYPE_CHECKING:
-    import numpy as np
-
+from d2a.cli.main import CLIError
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from d2a.nets.recipe import SCHEDULES, Recipe
@@ -57,26 +54,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def split_per_class(labels: np.ndarray, test_fraction: float,
-                    seed: int) -> Tuple[np.ndarray, np.ndarray]:
-    r"""Seeded train/test indices with ``test_fraction`` of every class (at least one image
-    on each side)."""
-    import numpy as np
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f'--test-fraction must be in (0, 1), got {test_fraction}')
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        if len(idx) < 2:
-            raise ValueError(f'class {c} has {len(idx)} image: a train/test split needs at '
-                             'least 2 per class')
-        k = min(len(idx) - 1, max(1, int(round(test_fraction * len(idx)))))
-        test.append(idx[:k])
-        train.append(idx[k:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
-
-
 def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -85,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     from d2a.utils.atomic import atomic_path, atomic_write
     from d2a.datasets import open_source
+    from d2a.datasets.tasks import split_per_class
     from d2a.features import channel_stats, images_to_tensor
     from d2a.graphs.nb201 import parse_arch
     from d2a.nets.fit import train_and_evaluate
@@ -92,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from d2a.device import resolve_device
 
     parse_arch(args.arch)
+    if not 0.0 < args.test_fraction < 1.0:
+        raise CLIError(f'--test-fraction must be in (0, 1), got {args.test_fraction}')
     source = open_source(args.dataset)
     recipe = Recipe(name='train-arch', C=args.C, N=args.N, epochs=args.epochs,
                     batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,

@@ -15,7 +15,8 @@ _EXPORTS = {
     'TorchvisionSource': 'd2a.datasets.vision', 'SCRIPTS': 'd2a.datasets.glyph_scripts',
     'GlyphSource': 'd2a.datasets.glyphs', 'script_fonts': 'd2a.datasets.glyphs',
     'Task': 'd2a.datasets.tasks', 'sample_tasks': 'd2a.datasets.tasks',
-    'whole_source_task': 'd2a.datasets.tasks', 'PhotoPatchSource': 'd2a.datasets.photos',
+    'whole_source_task': 'd2a.datasets.tasks', 'split_per_class': 'd2a.datasets.tasks',
+    'PhotoPatchSource': 'd2a.datasets.photos',
     'PHOTOS': 'd2a.datasets.photos', 'PHOTO_SETS': 'd2a.datasets.photos',
     'PatternSource': 'd2a.datasets.patterns', 'FAMILIES': 'd2a.datasets.patterns',
 }

@@ -90,6 +90,28 @@ def whole_source_task(source: str, classes: Sequence[str], split: str = 'meta-te
     return Task(name or source, source, list(classes), split)
 
 
+def split_per_class(labels: np.ndarray, test_fraction: float, seed: int,
+                    max_per_class: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    r"""Seeded ``(train, test)`` image indices with ``test_fraction`` of every class (at
+    least one image on each side), each sorted; ``max_per_class`` keeps at most that many
+    images of a class (a seeded choice) before splitting."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f'test_fraction must be in (0, 1), got {test_fraction}')
+    if max_per_class is not None and max_per_class < 2:
+        raise ValueError(f'max_per_class must be >= 2, got {max_per_class}')
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))[:max_per_class]
+        if len(idx) < 2:
+            raise ValueError(f'class {c} has {len(idx)} image: a train/test split needs at '
+                             'least 2 per class')
+        k = min(len(idx) - 1, max(1, int(round(test_fraction * len(idx)))))
+        test.append(idx[:k])
+        train.append(idx[k:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
 def _stable_id(text: str) -> int:
     import zlib
     return zlib.crc32(text.encode('utf-8'))

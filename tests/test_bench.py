@@ -128,3 +128,49 @@ def test_startup_bench_times_processes_and_judges_targets(bench):
     assert '0.95x the baseline (target 0.87x: not met)' in search_line
     assert 'peak RSS 367 MB (target 400 MB: met)' in search_line
     assert '| d2a --help | 0.200 |' in startup.format_result(result, markdown=True)
+
+
+def test_refine_bench_on_a_lookup_table(bench, tiny, tmp_path, tiny_run):
+    import json
+    import shutil
+
+    from d2a.db import MetaDatabase, ResultRow
+    from d2a.graphs import get_space
+    refine_bench = bench('refine')
+    db_path = tmp_path / 'tiny.h5'
+    shutil.copy(tiny_run['db'], db_path)
+    archs = get_space('nb201').sample(10, __import__('random').Random(3))
+    with MetaDatabase.open(db_path, 'a') as db:
+        archs += db.task_results('t0')[0][:2]  # labelled on every meta-training task
+        # two seeds of the first cell: the lookup is their mean
+        db.add_results([ResultRow('test0', a, 30.0 + 5.0 * a.count('conv') + i % 3, 'quick')
+                        for i, a in enumerate(archs)]
+                       + [ResultRow('test0', archs[0], 90.0, 'quick', seed=1)])
+    with MetaDatabase.open(db_path) as db:
+        table = refine_bench.task_pool(db, 'test0', 'quick', get_space('nb201'))
+    assert table[archs[0]] == (30.0 + 5.0 * archs[0].count('conv') + 90.0) / 2
+    out = tmp_path / 'r.json'
+    assert refine_bench.main(['--db', str(db_path), '--checkpoint', str(tiny_run['ckpt']),
+                              '--budgets', '2', '--seeds', '0', '1', '--naswot-seeds', '0',
+                              '--json', str(out)]) == 0
+    result = json.loads(out.read_text())
+    s = result['summary']
+    assert s['d2a+refine@2']['trainings'] == 2 and s['random@2']['n'] == 2
+    assert 'transfer+random@2' in s and 'naswot@2' not in s
+    rows = [r for r in result['rows'] if r['method'] == 'd2a+refine' and r['K'] == 10]
+    # 10 of 12 cells: the best of them is at worst the third best
+    assert all(r['trainings'] == 10 and r['percentile'] >= 75 for r in rows)
+    assert set(s['targets']) == {'K=2'}
+
+
+def test_guidance_bench_compares_strengths(bench, tiny_run, tmp_path):
+    import json
+    out = tmp_path / 'g.json'
+    assert bench('guidance').main(['--db', str(tiny_run['db']), '--checkpoint',
+                                   str(tiny_run['ckpt']), '--strengths', '0', '2',
+                                   '--num-candidates', '5', '--seeds', '0', '--json',
+                                   str(out)]) == 0
+    s = json.loads(out.read_text())['summary']
+    assert set(s) == {'0', '2'} and all(v['candidates'] == 5 for v in s.values())
+    assert s['2']['generated'] >= 4 * 5  # oversampled
+    assert all(0 < v['validity'] <= 1 and 0 < v['uniqueness'] <= 1 for v in s.values())

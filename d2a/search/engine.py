@@ -9,7 +9,13 @@ For a dataset (an image folder, an ``.npz`` file or a task of a meta-database):
    unique (by canonical key) valid architectures that satisfy the constraints exist
    (:mod:`d2a.search.candidates`, :mod:`d2a.search.constraints`);
 4. **ranking** -- score each with the predictor, averaged over several re-samplings of the
-   dataset, and return the ``top_k`` (:mod:`d2a.search.ranking`).
+   dataset, and return the ``top_k`` (:mod:`d2a.search.ranking`);
+5. **refinement** (with ``budget=K``) -- really train up to ``K`` of the ranked candidates
+   on the dataset, each chosen from the measurements so far (:mod:`d2a.search.refine`).
+
+With ``guidance=S`` the generation is steered by the predictor
+(:mod:`d2a.search.guidance`). With ``exhaustive=True`` step 3 is skipped: every unique
+architecture of a finite space is ranked.
 
 :func:`search` is the Python API; ``d2a search`` prints the same
 :class:`~d2a.search.results.SearchResult`.
@@ -18,16 +24,16 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 
 from d2a.search.candidates import collect_candidates
 from d2a.search.constraints import Constraints, LatencyTable
 from d2a.search.features import DatasetInput, dataset_features
-from d2a.search.ranking import rank_candidates, rank_embeddings, space_embeddings
+from d2a.search.ranking import encode_graphs, rank_embeddings, space_embeddings
 from d2a.search.results import Candidate, SearchResult
 from d2a.utils.paths import DEFAULT_CHECKPOINT_DIR
 
@@ -41,6 +47,8 @@ class LoadedModels:
     feature_extractor: Dict[str, Any]
     num_sample: int
     directory: Path
+    #: The predictor checkpoint's training configuration (its database and recipe).
+    train_config: Dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_checkpoint_dir(checkpoint_dir: Optional[Union[str, Path]] = None) -> Path:
@@ -80,7 +88,7 @@ def load_models(checkpoint_dir: Optional[Union[str, Path]] = None,
     return LoadedModels(generator=models['generator'], predictor=models['predictor'],
                         space=gen.space, feature_extractor=dict(gen.feature_extractor),
                         num_sample=int(pred.train_config.get('num_sample', 20)),
-                        directory=directory)
+                        directory=directory, train_config=dict(pred.train_config))
 
 
 def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = None,
@@ -90,7 +98,11 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
            latency_table: Optional[Union[str, Path]] = None,
            latency_device: Optional[str] = None, patience: int = 20,
            device: Optional[str] = 'auto', seed: int = 0,
-           progress: bool = False, exhaustive: bool = False) -> SearchResult:
+           progress: bool = False, exhaustive: bool = False, guidance: float = 0.0,
+           budget: int = 0, recipe: Any = None,
+           trainer: Optional[Callable[[str], float]] = None,
+           cache: Optional[Union[str, Path]] = None, acquisition: str = 'ucb',
+           train_device: Optional[str] = None) -> SearchResult:
     r"""Generates and ranks architectures for ``dataset`` (see the module docstring).
 
     Args:
@@ -117,6 +129,20 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
         exhaustive (bool): score every unique architecture of a finite space (NB201's
             6,466) with the predictor instead of generating candidates; the graph vectors
             are computed once per predictor and cached in the checkpoint folder.
+        guidance (float): strength :math:`S` of the predictor guidance of generation
+            (:class:`~d2a.search.guidance.GuidedSampler`; 0: the generator's posterior
+            alone).
+        budget (int): really train up to this many candidates on ``dataset`` after the
+            ranking (0: none); see :func:`~d2a.search.refine.refine`.
+        recipe: how to train them (see :func:`~d2a.search.refine.resolve_recipe`; default:
+            the recipe of the checkpoints' meta-database).
+        trainer (callable, optional): ``trainer(arch) -> accuracy`` to use instead of
+            training with ``recipe`` (e.g. a benchmark table's lookup).
+        cache (str or Path, optional): JSON file of the measurements; a rerun reads the
+            cells measured before from it and trains nothing twice.
+        acquisition (str): how the next cell is chosen: ``'ucb'`` (default), ``'ei'``
+            or ``'ranking'``.
+        train_device (str, optional): where candidates are trained (default: ``device``).
 
     Raises :class:`FileNotFoundError` for a missing checkpoint or dataset and
     :class:`ValueError` for bad input or constraints no candidate satisfies.
@@ -125,8 +151,17 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
 
     from d2a.graphs import get_space
     from d2a.device import resolve_device
+    from d2a.search.refine import ACQUISITIONS
     if top_k < 1 or num_resamples < 1:
         raise ValueError(f'top_k and num_resamples must be >= 1, got {top_k} and {num_resamples}')
+    if budget < 0 or guidance < 0:
+        raise ValueError(f'budget and guidance must be >= 0, got {budget} and {guidance}')
+    if acquisition not in ACQUISITIONS:
+        raise ValueError(f"acquisition must be one of {', '.join(ACQUISITIONS)}, "
+                         f'got {acquisition!r}')
+    if exhaustive and guidance:
+        raise ValueError('guidance steers generation, and exhaustive ranking (--all) '
+                         'generates nothing: use one or the other')
     if (latency_table is None) != (latency_device is None):
         raise ValueError('a latency table and a device name go together '
                          '(--latency-table CSV --device-latency NAME)')
@@ -149,10 +184,16 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
                               table if max_latency is not None else None, cost)
     constraints.check_feasible()
 
+    refine_with = None
+    if budget:
+        refine_with = _refinement_setup(dataset, models, recipe, trainer, cache,
+                                        train_device if train_device is not None else dev)
     rng = np.random.default_rng(seed)
     if exhaustive:
-        return _search_all(models, space, data, constraints, table, cost, top_k,
-                           num_resamples, rng, dev, timing, t_start)
+        result, pool = _search_all(models, space, data, constraints, table, cost, top_k,
+                                   num_resamples, rng, dev, timing, t_start)
+        return _refined(result, pool, refine_with, budget, acquisition, space, progress,
+                        t_start)
     gen = torch.Generator(device=dev).manual_seed(seed)
     generator = models.generator
 
@@ -173,10 +214,26 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
         timing['generation'] += time.perf_counter() - t
         return archs
 
+    sampler = sample
+    guided = None
+    if guidance > 0:
+        from d2a.search.guidance import GuidedSampler
+        guided = GuidedSampler(generator, models.predictor, space,
+                               lambda: data.draw(models.num_sample, rng).to(dev), guidance,
+                               generator_rng=gen)
+
+        def sampler(n: int) -> List[Optional[str]]:
+            t = time.perf_counter()
+            archs = guided(n)
+            timing['generation'] += time.perf_counter() - t
+            return archs
+
     if batch_size is None:
-        batch_size = min(max(num_candidates, 100), 1000)
-    archs, stats = collect_candidates(sample, space, num_candidates, constraints, batch_size,
+        batch_size = min(max(num_candidates, 100), 1000) if guided is None else 100
+    archs, stats = collect_candidates(sampler, space, num_candidates, constraints, batch_size,
                                       patience, progress)
+    if guided is not None:  # every graph decoded, also those the re-weighting dropped
+        stats.num_generated, stats.num_valid = guided.num_generated, guided.num_valid
     message = None
     if not archs:
         why = ', '.join(f'{k} {v:,}' for k, v in stats.rejected.items() if v)
@@ -191,16 +248,57 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
         warnings.warn(message)
 
     t0 = time.perf_counter()
-    mean, std = rank_candidates(models.predictor, space, archs, data, models.num_sample,
-                                num_resamples, rng, dev)
+    h = encode_graphs(models.predictor, space, archs, dev)
+    mean, std = rank_embeddings(models.predictor, h, data, models.num_sample, num_resamples,
+                                rng, dev)
     timing['ranking'] = time.perf_counter() - t0
     candidates = _top(archs, mean, std, top_k, cost, table)
     timing['total'] = time.perf_counter() - t_start
-    return SearchResult(dataset=data.name, candidates=candidates,
-                        num_generated=stats.num_generated, num_valid=stats.num_valid,
-                        num_evaluated=len(archs), rejected=dict(stats.rejected), timing=timing,
-                        space=space.name, checkpoint=str(models.directory),
-                        constraints=constraints.active, message=message)
+    result = SearchResult(dataset=data.name, candidates=candidates,
+                          num_generated=stats.num_generated, num_valid=stats.num_valid,
+                          num_evaluated=len(archs), rejected=dict(stats.rejected),
+                          timing=timing, space=space.name, checkpoint=str(models.directory),
+                          constraints=constraints.active, message=message,
+                          guidance=float(guidance))
+    return _refined(result, (archs, mean, h), refine_with, budget, acquisition, space,
+                    progress, t_start)
+
+
+def _refinement_setup(dataset: DatasetInput, models: LoadedModels, recipe: Any,
+                      trainer: Optional[Callable[[str], float]],
+                      cache: Optional[Union[str, Path]], device: Any) -> Tuple[Any, Any, Dict]:
+    # (trainer, cache, recipe fields), built before the search so bad input fails early.
+    from d2a.search.refine import MeasurementCache, RecipeTrainer, resolve_recipe
+    from d2a.utils.paths import DEFAULT_DATABASE
+    fields: Dict[str, Any] = {}
+    if trainer is None:
+        if models.space != 'nb201':
+            raise ValueError(f'training candidates with a recipe needs a trainable network; '
+                             f"space {models.space!r} has none (supported: 'nb201'): pass a "
+                             'trainer(arch) -> accuracy')
+        r, protocol = resolve_recipe(recipe, models.train_config, [DEFAULT_DATABASE])
+        trainer = RecipeTrainer(dataset, r, protocol['test_fraction'],
+                                protocol['max_images_per_class'], device=device)
+        fields = dict(r.to_dict(), recipe_id=r.recipe_id, **protocol)
+    elif recipe is not None:
+        raise ValueError('give a recipe or a trainer, not both')
+    return trainer, MeasurementCache(cache), fields
+
+
+def _refined(result: SearchResult, pool: Tuple[List[str], List[float], Any], refine_with,
+             budget: int, acquisition: str, space, progress: bool,
+             t_start: float) -> SearchResult:
+    if refine_with is None:
+        return result
+    from d2a.search.refine import refine
+    trainer, cache, fields = refine_with
+    archs, mean, h = pool
+    t0 = time.perf_counter()
+    result.refinement = refine(archs, mean, h, trainer, budget, acquisition=acquisition,
+                               cache=cache, space=space, progress=progress, recipe=fields)
+    result.timing['refinement'] = time.perf_counter() - t0
+    result.timing['total'] = time.perf_counter() - t_start
+    return result
 
 
 def _top(archs: List[str], mean: List[float], std: List[float], top_k: int, cost,
@@ -216,7 +314,7 @@ def _top(archs: List[str], mean: List[float], std: List[float], top_k: int, cost
 
 def _search_all(models: LoadedModels, space, data, constraints: Constraints, table, cost,
                 top_k: int, num_resamples: int, rng, dev: torch.device,
-                timing: Dict[str, float], t_start: float) -> SearchResult:
+                timing: Dict[str, float], t_start: float) -> Tuple[SearchResult, Tuple]:
     # Every unique architecture of a finite space, scored from cached graph vectors.
     try:
         space.size
@@ -244,7 +342,8 @@ def _search_all(models: LoadedModels, space, data, constraints: Constraints, tab
     timing['ranking'] = time.perf_counter() - t0
     candidates = _top(chosen, mean, std, top_k, cost, table)
     timing['total'] = time.perf_counter() - t_start
-    return SearchResult(dataset=data.name, candidates=candidates, num_generated=0, num_valid=0,
-                        num_evaluated=len(chosen), rejected=rejected, timing=timing,
-                        space=space.name, checkpoint=str(models.directory),
-                        constraints=constraints.active, exhaustive=True)
+    result = SearchResult(dataset=data.name, candidates=candidates, num_generated=0,
+                          num_valid=0, num_evaluated=len(chosen), rejected=rejected,
+                          timing=timing, space=space.name, checkpoint=str(models.directory),
+                          constraints=constraints.active, exhaustive=True)
+    return result, (chosen, mean, h[keep])
