@@ -129,6 +129,14 @@ def _load_extractor(models: LoadedModels):
         raise ValueError(f'{path}: feature extractor {extractor.name!r} gives '
                          f"{extractor.out_channels}-d features, the checkpoints expect "
                          f"{info.get('name')!r} with {info.get('dim')}-d features")
+    expected = info.get('weights_sha256')
+    if expected is not None:
+        from d2a.features import extractor_fingerprint
+        if extractor_fingerprint(extractor) != expected:
+            raise ValueError(f'{path}: the weights of feature extractor {extractor.name!r} '
+                             f'differ from those the checkpoints in {models.directory} were '
+                             'trained with (another database): train both models into one '
+                             'folder from one database')
     return extractor
 
 
