@@ -12,6 +12,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from typing import List, Optional
 
 # Before any sub-command imports torch: OpenMP threads that spin while waiting slow every
@@ -58,6 +59,13 @@ def _command_name(module: str) -> str:
     return module.rsplit('.', 1)[1].replace('_', '-')
 
 
+def _warning_printer(command: str):
+    # Warnings (skipped rows, fewer candidates than asked) as one plain line each.
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f'd2a {command}: warning: {message}', file=sys.stderr if file is None else file)
+    return show
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     commands = {_command_name(m) for m in COMMAND_MODULES}
@@ -67,7 +75,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(args.command)
+            return int(args.func(args) or 0)
     except (CLIError, ValueError, FileNotFoundError, FileExistsError) as e:
         print(f'd2a {args.command}: error: {e}', file=sys.stderr)
         return 1
