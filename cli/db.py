@@ -241,6 +241,12 @@ def _add_import(dsub: argparse._SubParsersAction) -> None:
                         'lists, meta-test for benchmark datasets)')
     p.add_argument('--api', default='nats_bench', choices=('nats_bench', 'nas_201_api'),
                    help='package reading an nb201-api file')
+    p.add_argument('--recipe', default=None, metavar='NAME',
+                   help='recipe id of imported metad2a-pairs results (default: metad2a); a '
+                        'second pairs file from another protocol needs its own')
+    p.add_argument('--duplicates', default='error', choices=('error', 'first', 'mean'),
+                   help='a (task, architecture) pair a metad2a-pairs file lists twice: refuse '
+                        'the file, keep the first copy, or store the mean')
     p.set_defaults(func=run_import)
 
 
@@ -260,7 +266,15 @@ def run_import(args: argparse.Namespace) -> int:
             n, what = metad2a.import_task_list(db, args.file, args.source, args.class_base,
                                                args.prefix, args.split or 'meta-train'), 'tasks'
         elif args.kind == 'metad2a-pairs':
-            n, what = metad2a.import_pairs(db, args.file, args.prefix), 'results'
+            counts = metad2a.import_pairs(db, args.file, args.prefix,
+                                          args.recipe or metad2a.METAD2A_RECIPE, args.duplicates)
+            n, what = counts['added'], 'results'
+            if counts['duplicates']:
+                rule = {'first': 'kept the first copy', 'mean': 'stored the mean'}[args.duplicates]
+                what += (f" ({counts['duplicates']} pair(s) listed more than once: {rule}, "
+                         f'--duplicates {args.duplicates})')
+            if counts['stored']:
+                what += f" ({counts['stored']} pair(s) already in the database kept as stored)"
         else:
             if not args.datasets:
                 raise CLIError(f'import {args.kind} needs --datasets')

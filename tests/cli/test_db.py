@@ -69,3 +69,26 @@ def test_import_and_errors(tmp_path, capsys):
     (tmp_path / 'broken.h5').write_bytes(b'\x89HDF\r\n\x1a\n' + b'\0' * 100)
     assert main(['db', 'info', str(tmp_path / 'broken.h5')]) == 1
     assert 'broken.h5' in capsys.readouterr().err
+
+
+def test_import_metad2a_pairs_counts_duplicates(tmp_path, capsys):
+    import torch
+    db = str(tmp_path / 'db.h5')
+    rng = np.random.default_rng(0)
+    torch.save({k: [torch.from_numpy(rng.normal(size=(4, 8)).astype(np.float32))]
+                for k in range(3)}, tmp_path / 'bylabel.pt')
+    torch.save([[1, 2], [2, 3]], tmp_path / 'tasks.pt')
+    torch.save({'acc': [80.2, 30.0, 60.82], 'task': [0, 1, 0], 'str': [A, A, A]},
+               tmp_path / 'pairs.pt')
+    for kind, name in (('metad2a-bylabel', 'bylabel.pt'), ('metad2a-tasks', 'tasks.pt')):
+        assert main(['db', 'import', db, kind, str(tmp_path / name)]) == 0
+    pairs = ['db', 'import', db, 'metad2a-pairs', str(tmp_path / 'pairs.pt')]
+    assert main(pairs) == 1
+    assert 'listed more than once' in capsys.readouterr().err
+    assert main(pairs + ['--duplicates', 'mean', '--recipe', 'metad2a-a']) == 0
+    out = capsys.readouterr().out
+    assert ('imported 2 results' in out
+            and '1 pair(s) listed more than once: stored the mean, --duplicates mean' in out)
+    with MetaDatabase.open(db) as d:
+        assert d.task_results('metad2a-0', 'metad2a-a')[1].tolist() == \
+            pytest.approx([70.51], abs=1e-4)
