@@ -163,6 +163,9 @@ def _add_label(dsub: argparse._SubParsersAction) -> None:
                    help='held-out fraction of each class\'s images')
     p.add_argument('--max-images-per-class', type=int, default=None,
                    help='use at most this many images per class')
+    p.add_argument('--log-interval', type=float, default=30.0, metavar='SECONDS',
+                   help='when stderr is not a terminal, print a progress line (counts, rate, '
+                        'ETA) at most this often')
     p.set_defaults(func=run_label)
 
 
@@ -193,14 +196,22 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
 def run_label(args: argparse.Namespace) -> int:
     from d2a.pipeline.label import label, shard_from_env
     from d2a.pipeline.merge import merge
+    from d2a.pipeline.label import shard_path
+    from d2a.utils.lock import file_lock
     shard = parse_shard(args.shard)
     effective = shard or shard_from_env()
-    out = label(args.db, args.space, args.tasks, args.archs_per_task, recipe_from_args(args),
-                args.sampler, args.seed, effective, args.device, args.out, args.test_fraction,
-                args.max_images_per_class, args.split, progress=sys.stderr.isatty())
+    out = Path(args.out) if args.out else shard_path(args.db, effective)
+    # Held through the merge, so that a second run cannot start between labelling and the
+    # removal of the shard file.
+    with file_lock(out, f'd2a db label (shard {effective[0]}/{effective[1]})'):
+        label(args.db, args.space, args.tasks, args.archs_per_task, recipe_from_args(args),
+              args.sampler, args.seed, effective, args.device, out, args.test_fraction,
+              args.max_images_per_class, args.split, progress=sys.stderr.isatty(),
+              log_interval=None if sys.stderr.isatty() else args.log_interval)
+        if effective[1] == 1 and not args.no_merge:
+            counts = merge(args.db, [out])
+            os.unlink(out)
     if effective[1] == 1 and not args.no_merge:
-        counts = merge(args.db, [out])
-        os.unlink(out)
         print(f"labelled: {counts['results']} new result(s) merged into {args.db}")
     else:
         print(f'labelled shard {effective[0]}/{effective[1]}: results in {out} '

@@ -21,6 +21,7 @@ from typing import List, Optional
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 from d2a import __version__  # noqa: E402
+from d2a.utils.lock import FileLocked  # noqa: E402
 
 #: Sub-command modules, in the order ``d2a --help`` lists them (module ``x_y`` is command
 #: ``x-y``).
@@ -78,7 +79,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _warning_printer(args.command)
             return int(args.func(args) or 0)
-    except (CLIError, ValueError, FileNotFoundError, FileExistsError) as e:
+    except (CLIError, ValueError, FileNotFoundError, FileExistsError, FileLocked) as e:
         print(f'd2a {args.command}: error: {e}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:
