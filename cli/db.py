@@ -37,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_import(dsub)
     _add_merge(dsub)
     _add_info(dsub)
+    _add_check(dsub)
 
 
 # ---------------------------------------------------------------------------- build
@@ -381,4 +382,28 @@ def run_info(args: argparse.Namespace) -> int:
     with MetaDatabase.open(args.db) as db:
         info = db.info()
     print(json.dumps(info, indent=1) if args.json else format_info(info, args.max_tasks))
+    return 0
+
+
+# ---------------------------------------------------------------------------- check
+def _add_check(dsub: argparse._SubParsersAction) -> None:
+    p = dsub.add_parser('check', help='read every dataset of a database, verifying checksums',
+                        formatter_class=_Formatter,
+                        description='Read every dataset of DB, verifying the fletcher32 '
+                                    'checksums d2a writes and the decompression of every '
+                                    'chunk; name the first damaged dataset. `d2a train` runs '
+                                    'the fast form (--no-features) before it starts.')
+    p.add_argument('db', help='the meta-database')
+    p.add_argument('--features', action=argparse.BooleanOptionalAction, default=True,
+                   help='read the feature arrays too (the bulk of the file)')
+    p.set_defaults(func=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from d2a.db import check_file
+    counts = check_file(args.db, features=args.features)
+    note = (f", {counts['unchecked']:,} written without a checksum (read and decompressed "
+            'only)' if counts['unchecked'] else '')
+    print(f"{args.db}: ok, {counts['datasets']:,} datasets read "
+          f"({counts['bytes'] / 2 ** 20:.1f} MiB){note}")
     return 0

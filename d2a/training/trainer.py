@@ -232,8 +232,11 @@ class Trainer:
     # ------------------------------------------------------------------ run
     def run(self) -> Dict[str, Any]:
         r"""Trains, returns ``{'best_epoch', 'best_score', 'last_epoch', 'metrics', 'rank'}``."""
-        from d2a.db import MetaDatabase
+        from d2a.db import MetaDatabase, check_file
         cfg = self.config
+        # The tables and the extractor's weights, checksummed, before any work: a damaged
+        # file is named now rather than mid-epoch (features are verified as they are read).
+        check_file(cfg.db, features=False)
         info = dist_utils.setup(cfg.device)
         try:
             with MetaDatabase.open(cfg.db) as db:

@@ -92,3 +92,28 @@ def test_import_metad2a_pairs_counts_duplicates(tmp_path, capsys):
     with MetaDatabase.open(db) as d:
         assert d.task_results('metad2a-0', 'metad2a-a')[1].tolist() == \
             pytest.approx([70.51], abs=1e-4)
+
+
+def test_check_names_the_damaged_dataset(db_path, tmp_path, capsys, tiny):
+    import h5py
+    assert main(['db', 'check', str(db_path)]) == 0
+    assert f'{db_path}: ok, ' in capsys.readouterr().out
+
+    def damage(src, dataset, out):
+        with h5py.File(src, 'r') as f:
+            info = f[dataset].id.get_chunk_info(0)
+        data = bytearray(src.read_bytes())
+        data[info.byte_offset + 2] ^= 0x5A
+        out.write_bytes(bytes(data))
+        return str(out)
+    bad = damage(db_path, 'results/accuracy', tmp_path / 'bad.h5')
+    for command in (['db', 'check', bad], ['db', 'check', '--no-features', bad],
+                    ['db', 'info', bad]):
+        assert main(command) == 1
+        assert 'dataset /results/accuracy is damaged' in capsys.readouterr().err
+    # Training names it before it writes or trains anything.
+    bad = damage(tiny.build_db(tmp_path / 'tiny.h5'), 'results/accuracy', tmp_path / 'bad2.h5')
+    out = tmp_path / 'run'
+    assert main(tiny.cli_train_args('predictor', bad, out)) == 1
+    assert 'dataset /results/accuracy is damaged' in capsys.readouterr().err
+    assert not out.exists()
