@@ -856,6 +856,8 @@ def check_file(path: PathLike, features: bool = True) -> Dict[str, int]:
     """
     import h5py
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'meta-database {path} does not exist')
     validate_file(path)
     counts = {'datasets': 0, 'bytes': 0, 'unchecked': 0}
     names: List[str] = []

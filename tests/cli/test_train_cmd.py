@@ -44,3 +44,13 @@ def test_errors(tiny_db, tmp_path, capsys, tiny):
     assert main(['train', 'predictor', '--db', str(tmp_path / 'none.h5'), '--out',
                  str(tmp_path / 'x'), '--device', 'cpu']) == 1
     assert 'none.h5 does not exist' in capsys.readouterr().err
+
+
+def test_bad_model_args_values(tiny_db, tmp_path, capsys, tiny):
+    out = tmp_path / 'run'
+    for value, message in (('abc', "hidden_channels='abc': expected an integer"),
+                           ('-4', 'hidden_channels=-4: expected a positive integer')):
+        args = tiny.cli_train_args('predictor', tiny_db, out) + [f'hidden_channels={value}']
+        assert main(args) == 1
+        assert message in capsys.readouterr().err
+    assert not out.exists()
