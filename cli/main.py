@@ -78,7 +78,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _warning_printer(args.command)
-            return int(args.func(args) or 0)
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()  # here, so that a closed pipe is caught below
+            return code
+    except BrokenPipeError:
+        # The reader went away (`d2a search ... | head`): stop quietly, as a process killed by
+        # SIGPIPE does, and keep the interpreter's final flush from failing again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except (CLIError, ValueError, FileNotFoundError, FileExistsError, FileLocked) as e:
         print(f'd2a {args.command}: error: {e}', file=sys.stderr)
         return 1
