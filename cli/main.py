@@ -15,13 +15,10 @@ import sys
 import warnings
 from typing import List, Optional
 
-# Before any sub-command imports torch: OpenMP threads that spin while waiting slow every
-# small op down when cores are shared (a 2-thread training step measured 5x slower than
-# 1 thread); sleeping costs nothing measurable on an idle machine. A set value is kept.
-os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-
-from d2a import __version__  # noqa: E402
-from d2a.utils.lock import FileLocked  # noqa: E402
+# Importing d2a sets OpenMP's passive waiting before any sub-command imports torch (see
+# d2a/__init__.py); a value the user set is kept.
+from d2a import __version__
+from d2a.utils.lock import FileLocked
 
 #: Sub-command modules, in the order ``d2a --help`` lists them (module ``x_y`` is command
 #: ``x-y``).
