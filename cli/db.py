@@ -81,7 +81,17 @@ def _add_build(dsub: argparse._SubParsersAction) -> None:
     p.add_argument('--seed', type=int, default=0, help='seed of pre-training and task sampling')
     p.add_argument('--device', default=None, help='torch device (default: CUDA when available, else CPU)')
     p.add_argument('--overwrite', action='store_true', help='replace an existing output file')
+    _add_progress_options(p, 'sources loaded, pre-training epochs, images')
     p.set_defaults(func=run_build)
+
+
+def _add_progress_options(p: argparse.ArgumentParser, counts: str) -> None:
+    p.add_argument('--progress', action=argparse.BooleanOptionalAction,
+                   default=sys.stderr.isatty(),
+                   help='progress bars (default: on when stderr is a terminal)')
+    p.add_argument('--log-interval', type=float, default=30.0, metavar='SECONDS',
+                   help=f'without bars, print a plain progress line ({counts}, rate, ETA) at '
+                        'most this often')
 
 
 def _key_values(items: List[str], flag: str) -> Dict[str, Any]:
@@ -113,7 +123,8 @@ def run_build(args: argparse.Namespace) -> int:
         args.output, sources, args.extractor, _key_values(args.extractor_config, '--extractor-config'),
         args.extractor_weights, args.image_size, args.meta_test, args.tasks_per_source,
         _classes_per_task(args.classes_per_task), args.pretrain_epochs, args.seed,
-        args.batch_size, args.device, args.overwrite, progress=sys.stderr.isatty())
+        args.batch_size, args.device, args.overwrite, progress=args.progress,
+        log_interval=args.log_interval)
     print(f"wrote {args.output}: {len(summary['sources'])} source(s), {summary['tasks']} task(s), "
           f"{summary['extractor']} features of dim {summary['feature_dim']}")
     return 0
@@ -164,9 +175,7 @@ def _add_label(dsub: argparse._SubParsersAction) -> None:
                    help='held-out fraction of each class\'s images')
     p.add_argument('--max-images-per-class', type=int, default=None,
                    help='use at most this many images per class')
-    p.add_argument('--log-interval', type=float, default=30.0, metavar='SECONDS',
-                   help='when stderr is not a terminal, print a progress line (counts, rate, '
-                        'ETA) at most this often')
+    _add_progress_options(p, 'cells trained')
     p.set_defaults(func=run_label)
 
 
@@ -207,8 +216,8 @@ def run_label(args: argparse.Namespace) -> int:
     with file_lock(out, f'd2a db label (shard {effective[0]}/{effective[1]})'):
         label(args.db, args.space, args.tasks, args.archs_per_task, recipe_from_args(args),
               args.sampler, args.seed, effective, args.device, out, args.test_fraction,
-              args.max_images_per_class, args.split, progress=sys.stderr.isatty(),
-              log_interval=None if sys.stderr.isatty() else args.log_interval)
+              args.max_images_per_class, args.split, progress=args.progress,
+              log_interval=args.log_interval)
         if effective[1] == 1 and not args.no_merge:
             counts = merge(args.db, [out])
             os.unlink(out)

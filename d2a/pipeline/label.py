@@ -24,8 +24,6 @@ import hashlib
 import json
 import os
 import random
-import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -37,6 +35,7 @@ from d2a.datasets.tasks import Task
 from d2a.db.database import MetaDatabase, ResultRow
 from d2a.utils.atomic import PathLike
 from d2a.utils.lock import file_lock
+from d2a.utils.progress import ProgressLog
 from d2a.features.extractor import images_to_tensor
 
 SAMPLERS = ('uniform', 'stratified')
@@ -254,22 +253,6 @@ def label(db: Union[PathLike, MetaDatabase], space: Union[str, Any], tasks: Opti
                             max_images_per_class, device, progress, log_interval)
 
 
-def progress_line(what: str, done: int, total: int, elapsed: float, unit: str) -> str:
-    r"""A plain progress line for logs: ``what: done/total unit (pct), rate, elapsed, ETA``."""
-    rate = done / elapsed if elapsed > 0 else 0.0
-    eta = f'ETA {_duration((total - done) / rate)}' if rate > 0 else 'ETA unknown'
-    pct = 100.0 * done / total if total else 100.0
-    return (f'{what}: {done:,}/{total:,} {unit} ({pct:.0f} %), {rate * 60:.2f} {unit}/min, '
-            f'{_duration(elapsed)} elapsed, {eta}')
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f'{h}h{m:02d}m' if h else f'{m}m{s:02d}s'
-
-
 def _label_shard(db_path: Path, out: Path, sp: Any, tasks: Optional[Sequence[str]],
                  split: Optional[str], seeds: List[int], archs_per_task: int, seed: int,
                  sampler: str, recipe: Any, recipe_id: str, recipe_fields: Dict[str, Any],
@@ -299,15 +282,11 @@ def _label_shard(db_path: Path, out: Path, sp: Any, tasks: Optional[Sequence[str
             s.add_recipe(recipe_id, recipe_fields)
         loader = TaskImages(main, test_fraction, max_images_per_class)
         todo = [item for item in mine if item not in done]
-        desc, start = f'label {shard[0]}/{shard[1]}', time.perf_counter()
-        last_log = start
+        desc = f'label {shard[0]}/{shard[1]}'
+        log = ProgressLog(desc, len(todo), 'cells', None if progress else log_interval)
         for i, (task_name, arch, train_seed) in enumerate(tqdm(todo, desc=desc,
                                                               disable=not progress)):
-            now = time.perf_counter()
-            if log_interval is not None and not progress and now - last_log >= log_interval:
-                print(progress_line(desc, i, len(todo), now - start, 'cells'), file=sys.stderr,
-                      flush=True)
-                last_log = now
+            log.update(i)
             task = main.task(task_name)
             train_x, train_y, test_x, test_y = loader.split(task)
             res = train_and_evaluate(arch, train_x, train_y, test_x, test_y,

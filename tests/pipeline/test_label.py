@@ -14,8 +14,8 @@ from d2a.datasets import NpzSource
 from d2a.db import MetaDatabase
 from d2a.graphs import get_space
 from d2a.pipeline.build import build_database
-from d2a.pipeline.label import (TaskImages, label, progress_line, sample_architectures,
-                                shard_from_env, shard_path)
+from d2a.pipeline.label import (TaskImages, label, sample_architectures, shard_from_env,
+                                shard_path)
 from d2a.pipeline.merge import merge
 from d2a.nets import Recipe
 
@@ -104,8 +104,6 @@ def test_log_interval_prints_plain_progress_lines(tmp_path, capsys):
                                                        'label 0/1: 1/2 cells']
     assert lines[0].endswith('ETA unknown')
     assert ' cells/min, ' in lines[1] and ' elapsed, ETA ' in lines[1]
-    assert progress_line('x', 3, 12, 90.0, 'cells') == \
-        'x: 3/12 cells (25 %), 2.00 cells/min, 1m30s elapsed, ETA 4m30s'
 
 
 def test_a_second_label_of_one_shard_is_refused(tmp_path, capsys):
