@@ -22,7 +22,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 _IMPORT_KINDS = ('nb201-accuracy', 'help-latency', 'metad2a-bylabel', 'metad2a-tasks',
-                 'metad2a-pairs', 'metad2a-nasbench201', 'nb201-api')
+                 'metad2a-pairs', 'metad2a-split', 'metad2a-nasbench201', 'nb201-api')
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -240,6 +240,8 @@ def _add_import(dsub: argparse._SubParsersAction) -> None:
                     '  metad2a-bylabel      <name>bylabel.pt features (--source NAME)\n'
                     '  metad2a-tasks        meta_train_task_lst.pt (--source, --class-base)\n'
                     '  metad2a-pairs        meta_train_tasks_predictor.pt / _generator.pt\n'
+                    '  metad2a-split        meta_train_tasks_predictor_idx.pt (--pairs FILE): '
+                    'its validation pairs\n'
                     '  metad2a-nasbench201  nasbench201.pt (--datasets)\n'
                     '  nb201-api            official NATS-Bench / NAS-Bench-201 file '
                     '(--datasets, --api)\n'
@@ -265,6 +267,13 @@ def _add_import(dsub: argparse._SubParsersAction) -> None:
     p.add_argument('--recipe', default=None, metavar='NAME',
                    help='recipe id of imported metad2a-pairs results (default: metad2a); a '
                         'second pairs file from another protocol needs its own')
+    p.add_argument('--pairs', default=None, metavar='FILE',
+                   help='metad2a-split: the pairs file the permutation indexes')
+    p.add_argument('--num-val', type=int, default=400,
+                   help='metad2a-split: leading entries of the permutation held out')
+    p.add_argument('--name', default='metad2a-val',
+                   help='metad2a-split: name of the pair split (d2a train predictor '
+                        '--val-pairs NAME)')
     p.add_argument('--duplicates', default='error', choices=('error', 'first', 'mean'),
                    help='a (task, architecture) pair a metad2a-pairs file lists twice: refuse '
                         'the file, keep the first copy, or store the mean')
@@ -296,6 +305,12 @@ def run_import(args: argparse.Namespace) -> int:
                          f'--duplicates {args.duplicates})')
             if counts['stored']:
                 what += f" ({counts['stored']} pair(s) already in the database kept as stored)"
+        elif args.kind == 'metad2a-split':
+            if not args.pairs:
+                raise CLIError('import metad2a-split needs --pairs (the pairs file it indexes)')
+            n = metad2a.import_pair_split(db, args.file, args.pairs, args.name, args.num_val,
+                                          args.prefix)
+            what = f'validation pairs (pair split {args.name!r})'
         else:
             if not args.datasets:
                 raise CLIError(f'import {args.kind} needs --datasets')
@@ -369,6 +384,9 @@ def format_info(info: Dict[str, Any], max_tasks: int = 20) -> str:
     devices = info['devices']
     lines.append('latency        ' + (f"{len(devices)} device(s): {', '.join(devices[:6])}"
                                       f"{', ...' if len(devices) > 6 else ''}" if devices else 'none'))
+    splits = info.get('pair_splits') or {}
+    if splits:
+        lines.append('pair splits    ' + ', '.join(f'{n} ({c:,} pairs)' for n, c in splits.items()))
     tasks = list(info['tasks'].items())
     if tasks:
         shown = tasks if max_tasks <= 0 else tasks[:max_tasks]

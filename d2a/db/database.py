@@ -15,6 +15,8 @@ resizable datasets, readable with plain :mod:`h5py`::
     /results/{task,arch,recipe} int32 [N] (rows of the tables above),
              /results/{accuracy,wall_time} float32, /results/seed int64, /results/epochs int32
     /latency/<device>/{arch,ms} int32 / float32 [L]
+    /pair_splits/<name>/{task,arch} int32 [P]  optional: (task, architecture) pairs held
+                                  out for validation (MetaD2A's *_idx.pt files)
 
 Writes never damage what is stored: a new file is built under a temporary name and renamed
 into place on :meth:`MetaDatabase.close`; an existing file opened with ``mode='a'`` is
@@ -686,6 +688,51 @@ class MetaDatabase:
         g = self.h5['latency'][device]
         return {str(archs[a]): float(m) for a, m in zip(g['arch'][()], g['ms'][()])}
 
+    # ------------------------------------------------------------------ pair splits
+    def add_pair_split(self, name: str, pairs: Sequence[Tuple[str, str]],
+                       space: str = 'nb201') -> int:
+        r"""Stores a named set of (task, architecture) pairs held out for validation (as
+        MetaD2A's ``*_idx.pt`` files define one over its pairs). The tasks must exist.
+        A name already stored must hold the same pairs (then nothing changes).
+
+        Returns the number of pairs stored.
+        """
+        self._require_writable()
+        name = _check_name(name, 'pair split')
+        pairs = list(dict.fromkeys((str(t), str(a)) for t, a in pairs))
+        if not pairs:
+            raise ValueError(f'{self.path}: pair split {name!r} holds no pair')
+        if name in self.pair_splits():
+            if set(self.pair_split(name)) != set(pairs):
+                raise ValueError(f'{self.path}: pair split {name!r} already exists with other '
+                                 'pairs (choose another name)')
+            return 0
+        tasks = self._lookup('tasks')
+        unknown = [t for t, _ in pairs if t not in tasks]
+        if unknown:
+            raise ValueError(f'{self.path}: pair split {name!r} names unknown task '
+                             f'{unknown[0]!r}')
+        arch_rows = self.add_architectures([a for _, a in pairs], space)
+        self.h5.require_group('pair_splits').create_group(name)
+        self._append(f'pair_splits/{name}', 'task', [tasks[t] for t, _ in pairs], np.int32)
+        self._append(f'pair_splits/{name}', 'arch', arch_rows, np.int32)
+        return len(pairs)
+
+    def pair_splits(self) -> List[str]:
+        r"""Names of the stored pair splits."""
+        return list(self.h5['pair_splits'].keys()) if 'pair_splits' in self.h5 else []
+
+    def pair_split(self, name: str) -> List[Tuple[str, str]]:
+        r"""The (task, architecture) pairs of a stored pair split."""
+        if name not in self.pair_splits():
+            raise ValueError(f"{self.path}: no pair split {name!r} "
+                             f"(pair splits: {', '.join(self.pair_splits()) or 'none'})")
+        names = self._column('tasks', 'name')
+        archs = self._column('archs', 'arch')
+        task = self._column(f'pair_splits/{name}', 'task')
+        arch = self._column(f'pair_splits/{name}', 'arch')
+        return [(str(names[t]), str(archs[a])) for t, a in zip(task, arch)]
+
     # ------------------------------------------------------------------ reader API for training
     def task_features(self, task: Union[str, Task], num_sample: int,
                       rng: Optional[np.random.Generator] = None,
@@ -774,6 +821,8 @@ class MetaDatabase:
             'num_architectures': len(self._column('archs', 'arch')),
             'num_results': len(acc), 'recipes': sorted(self.recipes()),
             'devices': self.devices(), 'tasks': per_task,
+            'pair_splits': {n: len(self._column(f'pair_splits/{n}', 'task'))
+                            for n in self.pair_splits()},
         }
 
     def __repr__(self) -> str:
@@ -810,6 +859,8 @@ def validate_file(path: PathLike) -> None:
             _check_columns(path, f, 'archs', ('arch', 'space'))
             _check_columns(path, f, 'recipes', ('id', 'json'))
             _check_columns(path, f, 'results', tuple(n for n, _ in _RESULT_COLUMNS))
+            for name in (f['pair_splits'] if 'pair_splits' in f else ()):
+                _check_columns(path, f, f'pair_splits/{name}', ('task', 'arch'))
             if 'name' in f['tasks']:
                 ptr = _read(path, f['tasks/class_ptr'])
                 if ptr.shape[0] != f['tasks/name'].shape[0] + 1 or \

@@ -103,7 +103,9 @@ class Trainer:
         self.model = create_model(name, **args)
         self.data = MetaTrainData(db, space=cfg.space, num_sample=cfg.num_sample,
                                   val_fraction=cfg.val_fraction, top_k=cfg.top_k,
-                                  recipe=cfg.recipe, seed=cfg.seed, val_by=cfg.val_by)
+                                  recipe=cfg.recipe, seed=cfg.seed, val_by=cfg.val_by,
+                                  val_pairs=set(db.pair_split(cfg.val_pairs))
+                                  if cfg.val_pairs else None)
         self.train_items = self.objective.items(self.data, 'train')
         self.val_items = self.objective.items(self.data, 'val')
         self.objective.prepare(self.model, self.train_items)

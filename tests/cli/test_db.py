@@ -92,6 +92,14 @@ def test_import_metad2a_pairs_counts_duplicates(tmp_path, capsys):
     with MetaDatabase.open(db) as d:
         assert d.task_results('metad2a-0', 'metad2a-a')[1].tolist() == \
             pytest.approx([70.51], abs=1e-4)
+    torch.save(torch.tensor([1, 2, 0]), tmp_path / 'idx.pt')
+    split = ['db', 'import', db, 'metad2a-split', str(tmp_path / 'idx.pt')]
+    assert main(split) == 1
+    assert 'needs --pairs' in capsys.readouterr().err
+    assert main(split + ['--pairs', str(tmp_path / 'pairs.pt'), '--num-val', '1']) == 0
+    assert "imported 1 validation pairs (pair split 'metad2a-val')" in capsys.readouterr().out
+    assert main(['db', 'info', db]) == 0
+    assert 'pair splits    metad2a-val (1 pairs)' in capsys.readouterr().out
 
 
 def test_check_names_the_damaged_dataset(db_path, tmp_path, capsys, tiny):

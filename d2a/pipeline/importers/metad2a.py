@@ -11,6 +11,8 @@ Formats (MetaD2A, Lee et al., ICLR 2021, and the copy redistributed with Diffusi
   (float or tensor), ``task`` (index into the task list) and the architecture, as a pickled
   python-igraph ``Graph`` under ``graph`` or ``g`` and, in the DiffusionNAG copy, as the
   NB201 string under ``str``: :func:`import_pairs`;
+* ``meta_train_tasks_predictor_idx.pt`` -- a permutation of the pairs, the first 400
+  validation: :func:`import_pair_split`;
 * ``nasbench201.pt`` -- dict with ``['arch']['str']`` and ``['test-acc'][dataset]``:
   :func:`import_nasbench201`.
 
@@ -329,6 +331,45 @@ def import_pairs(db: MetaDatabase, path: PathLike, prefix: str = 'metad2a-',
     added = db.add_results(ResultRow(f'{prefix}{t}', a, acc, recipe, -1, 0)
                            for (t, a), acc in merged.items())
     return {'added': added, 'duplicates': len(repeated), 'stored': len(merged) - added}
+
+
+def import_pair_split(db: MetaDatabase, path: PathLike, pairs_path: PathLike,
+                      name: str = 'metad2a-val', num_val: int = 400,
+                      prefix: str = 'metad2a-') -> int:
+    r"""Imports MetaD2A's split file (``meta_train_tasks_predictor_idx.pt``): a permutation
+    of the entries of the pairs file ``pairs_path``, whose first ``num_val`` entries MetaD2A
+    validates on. Their (task, architecture) pairs are stored as the pair split ``name``
+    (see :meth:`~d2a.db.MetaDatabase.add_pair_split`; ``d2a train predictor --val-pairs
+    NAME`` validates on them). The tasks must have been imported.
+
+    Returns the number of pairs stored.
+    """
+    path, pairs_path = Path(path), Path(pairs_path)
+    perm = load_pt(path)
+    perm = np.asarray(perm.tolist() if hasattr(perm, 'tolist') else perm)
+    if perm.ndim != 1 or not np.issubdtype(perm.dtype, np.integer):
+        raise ValueError(f'{path}: expected a 1-D permutation of pair indices, got '
+                         f'{perm.dtype} values of shape {list(perm.shape)}')
+    data = load_pt(pairs_path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{pairs_path}: expected a dict of parallel lists ('acc', 'task', "
+                         "'graph'/'g'/'str')")
+    archs = pair_archs(data, pairs_path)
+    tasks = [int(_to_float(t, f'{pairs_path}[task][{i}]'))
+             for i, t in enumerate(_column(data, 'task', pairs_path))]
+    if sorted(perm.tolist()) != list(range(len(archs))):
+        raise ValueError(f'{path}: {len(perm):,} indices are not a permutation of the '
+                         f'{len(archs):,} pairs of {pairs_path} (is it the split of another '
+                         'file?)')
+    if not 0 < num_val < len(perm):
+        raise ValueError(f'num_val must be in [1, {len(perm) - 1}], got {num_val}')
+    pairs = [(f'{prefix}{tasks[i]}', archs[i]) for i in perm[:num_val].tolist()]
+    known = {t.name for t in db.tasks()}
+    missing = sorted({t for t, _ in pairs} - known)
+    if missing:
+        raise ValueError(f'{path}: task {missing[0]!r} is not in {db.path} (import the task '
+                         'list first)')
+    return db.add_pair_split(name, pairs)
 
 
 def import_nasbench201(db: MetaDatabase, path: PathLike, datasets: Iterable[str],

@@ -170,3 +170,20 @@ def test_a_text_file_is_not_a_torch_file(tmp_path):
     (tmp_path / 'notes.pt').write_text('acc,task\n1,2\n')
     with pytest.raises(ValueError, match=r"notes.pt is not a torch file \(it holds text"):
         load_pt(tmp_path / 'notes.pt')
+
+
+def test_import_pair_split(tmp_path, fake_igraph):
+    from d2a.pipeline.importers.metad2a import import_pair_split
+    with _pairs_db(tmp_path, fake_igraph) as db:
+        pairs = tmp_path / 'meta_train_tasks_predictor.pt'  # entries: (0, A), (0, B), (1, A)
+        torch.save(torch.tensor([2, 0, 1]), tmp_path / 'idx.pt')
+        assert import_pair_split(db, tmp_path / 'idx.pt', pairs, num_val=2) == 2
+        assert db.pair_split('metad2a-val') == [('metad2a-1', A), ('metad2a-0', A)]
+        torch.save(torch.tensor([2, 0, 0]), tmp_path / 'bad.pt')
+        with pytest.raises(ValueError, match='3 indices are not a permutation of the 3 pairs'):
+            import_pair_split(db, tmp_path / 'bad.pt', pairs, name='x')
+        torch.save([[0, 1]], tmp_path / 'nested.pt')
+        with pytest.raises(ValueError, match='expected a 1-D permutation'):
+            import_pair_split(db, tmp_path / 'nested.pt', pairs, name='x')
+        with pytest.raises(ValueError, match=r'num_val must be in \[1, 2\], got 3'):
+            import_pair_split(db, tmp_path / 'idx.pt', pairs, name='x', num_val=3)
