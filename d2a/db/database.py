@@ -567,7 +567,9 @@ class MetaDatabase:
             old = self.h5['recipes/json'].asstr()[index[recipe_id]]
             if json.loads(old) != json.loads(text):
                 raise ValueError(f'{self.path}: recipe {recipe_id!r} already exists with other '
-                                 'fields')
+                                 f'fields (stored {_clip(old)}, new {_clip(text)}): store the '
+                                 'new results under another recipe id (d2a db import ... '
+                                 '--recipe NAME)')
             return
         self._append('recipes', 'id', [recipe_id], str)
         self._append('recipes', 'json', [text], str)
@@ -878,6 +880,10 @@ def validate_file(path: PathLike) -> None:
                                          f'but feature_dim is {dim}')
     except (OSError, KeyError, RuntimeError, AttributeError, TypeError) as e:
         raise ValueError(f'{path} is damaged: {e}') from None
+
+
+def _clip(text: str, width: int = 100) -> str:
+    return text if len(text) <= width else text[:width - 3] + '...'
 
 
 def _read(path: Path, ds) -> np.ndarray:

@@ -141,7 +141,9 @@ def test_duplicate_pairs_are_counted_and_chosen(tmp_path, fake_igraph, policy, a
         assert import_pairs(db, tmp_path / 'dup.pt', duplicates=policy)['stored'] == 2
         # A second pairs file joins under its own recipe id.
         torch.save({'acc': [70.0], 'task': [1], 'str': [B]}, tmp_path / 'other.pt')
-        with pytest.raises(ValueError, match="recipe 'metad2a' already exists"):
+        with pytest.raises(ValueError, match="recipe 'metad2a' already exists with other fields "
+                                             r'\(stored .*dup.pt.*, new .*other.pt.*\): store '
+                                             'the new results under another recipe id'):
             import_pairs(db, tmp_path / 'other.pt')
         assert import_pairs(db, tmp_path / 'other.pt', recipe='metad2a-gen')['added'] == 1
         assert set(db.recipes()) == {'metad2a', 'metad2a-gen'}
