@@ -22,7 +22,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 _IMPORT_KINDS = ('nb201-accuracy', 'help-latency', 'metad2a-bylabel', 'metad2a-tasks',
-                 'metad2a-pairs', 'metad2a-nasbench201', 'nb201-api')
+                 'metad2a-pairs', 'metad2a-split', 'metad2a-nasbench201', 'nb201-api')
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_import(dsub)
     _add_merge(dsub)
     _add_info(dsub)
+    _add_check(dsub)
 
 
 # ---------------------------------------------------------------------------- build
@@ -80,7 +81,17 @@ def _add_build(dsub: argparse._SubParsersAction) -> None:
     p.add_argument('--seed', type=int, default=0, help='seed of pre-training and task sampling')
     p.add_argument('--device', default=None, help='torch device (default: CUDA when available, else CPU)')
     p.add_argument('--overwrite', action='store_true', help='replace an existing output file')
+    _add_progress_options(p, 'sources loaded, pre-training epochs, images')
     p.set_defaults(func=run_build)
+
+
+def _add_progress_options(p: argparse.ArgumentParser, counts: str) -> None:
+    p.add_argument('--progress', action=argparse.BooleanOptionalAction,
+                   default=sys.stderr.isatty(),
+                   help='progress bars (default: on when stderr is a terminal)')
+    p.add_argument('--log-interval', type=float, default=30.0, metavar='SECONDS',
+                   help=f'without bars, print a plain progress line ({counts}, rate, ETA) at '
+                        'most this often')
 
 
 def _key_values(items: List[str], flag: str) -> Dict[str, Any]:
@@ -112,7 +123,8 @@ def run_build(args: argparse.Namespace) -> int:
         args.output, sources, args.extractor, _key_values(args.extractor_config, '--extractor-config'),
         args.extractor_weights, args.image_size, args.meta_test, args.tasks_per_source,
         _classes_per_task(args.classes_per_task), args.pretrain_epochs, args.seed,
-        args.batch_size, args.device, args.overwrite, progress=sys.stderr.isatty())
+        args.batch_size, args.device, args.overwrite, progress=args.progress,
+        log_interval=args.log_interval)
     print(f"wrote {args.output}: {len(summary['sources'])} source(s), {summary['tasks']} task(s), "
           f"{summary['extractor']} features of dim {summary['feature_dim']}")
     return 0
@@ -163,6 +175,7 @@ def _add_label(dsub: argparse._SubParsersAction) -> None:
                    help='held-out fraction of each class\'s images')
     p.add_argument('--max-images-per-class', type=int, default=None,
                    help='use at most this many images per class')
+    _add_progress_options(p, 'cells trained')
     p.set_defaults(func=run_label)
 
 
@@ -193,14 +206,22 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
 def run_label(args: argparse.Namespace) -> int:
     from d2a.pipeline.label import label, shard_from_env
     from d2a.pipeline.merge import merge
+    from d2a.pipeline.label import shard_path
+    from d2a.utils.lock import file_lock
     shard = parse_shard(args.shard)
     effective = shard or shard_from_env()
-    out = label(args.db, args.space, args.tasks, args.archs_per_task, recipe_from_args(args),
-                args.sampler, args.seed, effective, args.device, args.out, args.test_fraction,
-                args.max_images_per_class, args.split, progress=sys.stderr.isatty())
+    out = Path(args.out) if args.out else shard_path(args.db, effective)
+    # Held through the merge, so that a second run cannot start between labelling and the
+    # removal of the shard file.
+    with file_lock(out, f'd2a db label (shard {effective[0]}/{effective[1]})'):
+        label(args.db, args.space, args.tasks, args.archs_per_task, recipe_from_args(args),
+              args.sampler, args.seed, effective, args.device, out, args.test_fraction,
+              args.max_images_per_class, args.split, progress=args.progress,
+              log_interval=args.log_interval)
+        if effective[1] == 1 and not args.no_merge:
+            counts = merge(args.db, [out])
+            os.unlink(out)
     if effective[1] == 1 and not args.no_merge:
-        counts = merge(args.db, [out])
-        os.unlink(out)
         print(f"labelled: {counts['results']} new result(s) merged into {args.db}")
     else:
         print(f'labelled shard {effective[0]}/{effective[1]}: results in {out} '
@@ -219,6 +240,8 @@ def _add_import(dsub: argparse._SubParsersAction) -> None:
                     '  metad2a-bylabel      <name>bylabel.pt features (--source NAME)\n'
                     '  metad2a-tasks        meta_train_task_lst.pt (--source, --class-base)\n'
                     '  metad2a-pairs        meta_train_tasks_predictor.pt / _generator.pt\n'
+                    '  metad2a-split        meta_train_tasks_predictor_idx.pt (--pairs FILE): '
+                    'its validation pairs\n'
                     '  metad2a-nasbench201  nasbench201.pt (--datasets)\n'
                     '  nb201-api            official NATS-Bench / NAS-Bench-201 file '
                     '(--datasets, --api)\n'
@@ -241,6 +264,19 @@ def _add_import(dsub: argparse._SubParsersAction) -> None:
                         'lists, meta-test for benchmark datasets)')
     p.add_argument('--api', default='nats_bench', choices=('nats_bench', 'nas_201_api'),
                    help='package reading an nb201-api file')
+    p.add_argument('--recipe', default=None, metavar='NAME',
+                   help='recipe id of imported metad2a-pairs results (default: metad2a); a '
+                        'second pairs file from another protocol needs its own')
+    p.add_argument('--pairs', default=None, metavar='FILE',
+                   help='metad2a-split: the pairs file the permutation indexes')
+    p.add_argument('--num-val', type=int, default=400,
+                   help='metad2a-split: leading entries of the permutation held out')
+    p.add_argument('--name', default='metad2a-val',
+                   help='metad2a-split: name of the pair split (d2a train predictor '
+                        '--val-pairs NAME)')
+    p.add_argument('--duplicates', default='error', choices=('error', 'first', 'mean'),
+                   help='a (task, architecture) pair a metad2a-pairs file lists twice: refuse '
+                        'the file, keep the first copy, or store the mean')
     p.set_defaults(func=run_import)
 
 
@@ -260,7 +296,21 @@ def run_import(args: argparse.Namespace) -> int:
             n, what = metad2a.import_task_list(db, args.file, args.source, args.class_base,
                                                args.prefix, args.split or 'meta-train'), 'tasks'
         elif args.kind == 'metad2a-pairs':
-            n, what = metad2a.import_pairs(db, args.file, args.prefix), 'results'
+            counts = metad2a.import_pairs(db, args.file, args.prefix,
+                                          args.recipe or metad2a.METAD2A_RECIPE, args.duplicates)
+            n, what = counts['added'], 'results'
+            if counts['duplicates']:
+                rule = {'first': 'kept the first copy', 'mean': 'stored the mean'}[args.duplicates]
+                what += (f" ({counts['duplicates']} pair(s) listed more than once: {rule}, "
+                         f'--duplicates {args.duplicates})')
+            if counts['stored']:
+                what += f" ({counts['stored']} pair(s) already in the database kept as stored)"
+        elif args.kind == 'metad2a-split':
+            if not args.pairs:
+                raise CLIError('import metad2a-split needs --pairs (the pairs file it indexes)')
+            n = metad2a.import_pair_split(db, args.file, args.pairs, args.name, args.num_val,
+                                          args.prefix)
+            what = f'validation pairs (pair split {args.name!r})'
         else:
             if not args.datasets:
                 raise CLIError(f'import {args.kind} needs --datasets')
@@ -334,6 +384,9 @@ def format_info(info: Dict[str, Any], max_tasks: int = 20) -> str:
     devices = info['devices']
     lines.append('latency        ' + (f"{len(devices)} device(s): {', '.join(devices[:6])}"
                                       f"{', ...' if len(devices) > 6 else ''}" if devices else 'none'))
+    splits = info.get('pair_splits') or {}
+    if splits:
+        lines.append('pair splits    ' + ', '.join(f'{n} ({c:,} pairs)' for n, c in splits.items()))
     tasks = list(info['tasks'].items())
     if tasks:
         shown = tasks if max_tasks <= 0 else tasks[:max_tasks]
@@ -356,4 +409,28 @@ def run_info(args: argparse.Namespace) -> int:
     with MetaDatabase.open(args.db) as db:
         info = db.info()
     print(json.dumps(info, indent=1) if args.json else format_info(info, args.max_tasks))
+    return 0
+
+
+# ---------------------------------------------------------------------------- check
+def _add_check(dsub: argparse._SubParsersAction) -> None:
+    p = dsub.add_parser('check', help='read every dataset of a database, verifying checksums',
+                        formatter_class=_Formatter,
+                        description='Read every dataset of DB, verifying the fletcher32 '
+                                    'checksums d2a writes and the decompression of every '
+                                    'chunk; name the first damaged dataset. `d2a train` runs '
+                                    'the fast form (--no-features) before it starts.')
+    p.add_argument('db', help='the meta-database')
+    p.add_argument('--features', action=argparse.BooleanOptionalAction, default=True,
+                   help='read the feature arrays too (the bulk of the file)')
+    p.set_defaults(func=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from d2a.db import check_file
+    counts = check_file(args.db, features=args.features)
+    note = (f", {counts['unchecked']:,} written without a checksum (read and decompressed "
+            'only)' if counts['unchecked'] else '')
+    print(f"{args.db}: ok, {counts['datasets']:,} datasets read "
+          f"({counts['bytes'] / 2 ** 20:.1f} MiB){note}")
     return 0

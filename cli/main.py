@@ -12,14 +12,13 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from typing import List, Optional
 
-# Before any sub-command imports torch: OpenMP threads that spin while waiting slow every
-# small op down when cores are shared (a 2-thread training step measured 5x slower than
-# 1 thread); sleeping costs nothing measurable on an idle machine. A set value is kept.
-os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-
-from d2a import __version__  # noqa: E402
+# Importing d2a sets OpenMP's passive waiting before any sub-command imports torch (see
+# d2a/__init__.py); a value the user set is kept.
+from d2a import __version__
+from d2a.utils.lock import FileLocked
 
 #: Sub-command modules, in the order ``d2a --help`` lists them (module ``x_y`` is command
 #: ``x-y``).
@@ -58,6 +57,13 @@ def _command_name(module: str) -> str:
     return module.rsplit('.', 1)[1].replace('_', '-')
 
 
+def _warning_printer(command: str):
+    # Warnings (skipped rows, fewer candidates than asked) as one plain line each.
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f'd2a {command}: warning: {message}', file=sys.stderr if file is None else file)
+    return show
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     commands = {_command_name(m) for m in COMMAND_MODULES}
@@ -67,8 +73,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
-    except (CLIError, ValueError, FileNotFoundError, FileExistsError) as e:
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(args.command)
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()  # here, so that a closed pipe is caught below
+            return code
+    except BrokenPipeError:
+        # The reader went away (`d2a search ... | head`): stop quietly, as a process killed by
+        # SIGPIPE does, and keep the interpreter's final flush from failing again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except (CLIError, ValueError, FileNotFoundError, FileExistsError, FileLocked) as e:
         print(f'd2a {args.command}: error: {e}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -75,6 +75,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help='meta-training tasks (or sources, see --val-by) held out for validation')
     g.add_argument('--val-by', choices=('task', 'source'), default=default('val_by'),
                    help='hold out tasks, or whole source datasets with all their tasks')
+    g.add_argument('--val-pairs', default=None, metavar='NAME',
+                   help='predictor: validate on this pair split of the database (MetaD2A\'s, '
+                        'from d2a db import DB metad2a-split) instead of held-out tasks')
     g.add_argument('--rank-weight', type=float, default=default('rank_weight'),
                    help='predictor: weight of a listwise ranking loss within each task')
     g.add_argument('--group-size', type=int, default=default('group_size'),

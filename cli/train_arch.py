@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
                     schedule=args.schedule, image_size=args.image_size, augment=args.augment,
                     seed=args.seed)
     images = source.load(image_size=args.image_size)
+    images.require_classes(source.name, purpose='training and testing a classifier')
     train_idx, test_idx = split_per_class(images.labels, args.test_fraction, args.seed)
     mean, std = channel_stats(images.images[train_idx])
     x = images_to_tensor(images.images, mean, std)

@@ -62,11 +62,15 @@ class Evaluation:
         ])
 
 
-def read_table(path: PathLike, what: str = 'benchmark table'
+def read_table(path: PathLike, what: str = 'benchmark table', space: Optional[str] = None
                ) -> Tuple[List[str], List[str], np.ndarray]:
     r"""``(archs, columns, values)`` of a benchmark CSV file: the ``arch`` column, the names of
     the numeric columns (an ``index`` column is ignored) and a ``[len(archs), len(columns)]``
     ``float64`` array with ``nan`` for empty cells.
+
+    With ``space``, rows whose ``arch`` is not a string of that space, and repeated rows of
+    one architecture, are left out with a warning that counts them and names the first one's
+    line; a table left with no row is refused.
 
     Raises :class:`FileNotFoundError` for a missing file and :class:`ValueError` naming the
     file, line and column of what is wrong (``what`` names the table in messages).
@@ -85,6 +89,7 @@ def read_table(path: PathLike, what: str = 'benchmark table'
         columns = [(i, h) for i, h in enumerate(header) if i != arch_col and h != 'index']
         archs: List[str] = []
         values: List[List[float]] = []
+        lines: List[int] = []
         for line, row in enumerate(reader, start=2):
             if not row:
                 continue
@@ -93,8 +98,43 @@ def read_table(path: PathLike, what: str = 'benchmark table'
                                  f'{len(header)}')
             archs.append(row[arch_col])
             values.append([_number(row[i], path, line, h, what) for i, h in columns])
+            lines.append(line)
+    if space is not None:
+        archs, values = _drop_bad_rows(archs, values, lines, path, what, space)
     array = np.asarray(values, dtype=np.float64).reshape(len(archs), len(columns))
     return archs, [h for _, h in columns], array
+
+
+def _drop_bad_rows(archs: List[str], values: List[List[float]], lines: List[int], path: Path,
+                   what: str, space: str) -> Tuple[List[str], List[List[float]]]:
+    import warnings
+    checker = get_space(space)
+    keep, bad, repeated, seen = [], [], [], {}
+    for i, arch in enumerate(archs):
+        try:
+            checker.check_string(arch)
+        except ValueError as e:
+            bad.append((lines[i], e))
+            continue
+        if arch in seen:
+            repeated.append((lines[i], seen[arch]))
+            continue
+        seen[arch] = lines[i]
+        keep.append(i)
+    if not keep and archs:
+        line, error = bad[0]
+        raise ValueError(f'{what} {path}: none of its {len(archs):,} rows holds a {space} '
+                         f'architecture (line {line}: {error})')
+    if bad:
+        line, error = bad[0]
+        warnings.warn(f'{what} {path}: skipped {len(bad):,} row{"s" if len(bad) > 1 else ""} '
+                      f'whose arch is not a {space} string (first: line {line}: {error})')
+    if repeated:
+        line, first = repeated[0]
+        warnings.warn(f'{what} {path}: skipped {len(repeated):,} repeated '
+                      f'architecture{"s" if len(repeated) > 1 else ""} (first: line {line} '
+                      f'repeats line {first}); the first row of each is used')
+    return [archs[i] for i in keep], [values[i] for i in keep]
 
 
 def _number(text: str, path: Path, line: int, column: str, what: str) -> float:
@@ -118,7 +158,7 @@ class BenchmarkTable:
     def __init__(self, path: PathLike, space: str = 'nb201') -> None:
         self.path = Path(path)
         self.space = get_space(space)
-        self.archs, self.columns, self.values = read_table(self.path)
+        self.archs, self.columns, self.values = read_table(self.path, space=space)
         if not self.archs:
             raise ValueError(f'benchmark table {self.path} has no rows')
         self._row: Dict[str, int] = {a: i for i, a in enumerate(self.archs)}

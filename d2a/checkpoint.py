@@ -9,7 +9,10 @@ loads with ``torch.load(weights_only=True)`` and never executes code. It holds:
   the registry name and the plain-data configuration the model is rebuilt from;
 * ``model_state`` -- the model's state dict;
 * ``train_config`` -- the effective training configuration;
-* ``feature_extractor`` -- ``{'name': ..., 'dim': ...}`` of the features it was trained on;
+* ``feature_extractor`` -- ``{'name', 'dim', 'config', 'image_size', 'weights_sha256'}`` of
+  the features it was trained on (the hash of the extractor's weights, see
+  :func:`~d2a.features.extractor_fingerprint`, tells two databases' extractors of one
+  configuration apart);
 * ``space`` -- the search space name; ``extra`` -- e.g. the predictor's target statistics;
 * ``resume`` (optional) -- optimizer, scheduler, epoch, RNG states and best metric, for
   ``--resume``.

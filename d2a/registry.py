@@ -83,6 +83,29 @@ def get_model_config(name: str) -> Dict[str, Any]:
     return copy.deepcopy(MODELS.get(name).config)
 
 
+def _check_option(name: str, key: str, value: Any, default: Any) -> None:
+    # An override must have its default's type; sizes and counts must be positive.
+    def fail(expected: str) -> None:
+        raise ValueError(f"model '{name}' option {key}={value!r}: expected {expected} "
+                         f'(default {default!r})')
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            fail('true or false')
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail('an integer')
+        if value < 1 and (key.endswith('_channels') or key.startswith('num_')):
+            fail('a positive integer')
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or value != value or value in (float('inf'), float('-inf')):
+            fail('a finite number')
+        if value < 0:
+            fail('a number >= 0')
+    elif isinstance(default, str) and not isinstance(value, str):
+        fail('a string')
+
+
 def create_model(name: Optional[str] = None, /, checkpoint_path: Optional[PathLike] = None,
                  **overrides: Any) -> Module:
     r"""Builds the model called ``name`` with some of its sizes overridden.
@@ -114,9 +137,15 @@ def create_model(name: Optional[str] = None, /, checkpoint_path: Optional[PathLi
     if unknown:
         raise ValueError(f"model '{name}' has no option(s) {', '.join(unknown)} (options: "
                          f"{', '.join(k for k in config if k not in _META_KEYS)})")
+    for key, value in overrides.items():
+        _check_option(name, key, value, config[key])
     config.update(copy.deepcopy(overrides))
     kwargs = {k: v for k, v in config.items() if k not in _META_KEYS}
-    model = MODELS.get(name).builder(**kwargs)
+    try:
+        model = MODELS.get(name).builder(**kwargs)
+    except (TypeError, RuntimeError, AssertionError) as e:
+        given = ', '.join(f'{k}={v!r}' for k, v in overrides.items()) or 'its defaults'
+        raise ValueError(f"model '{name}' cannot be built with {given}: {e}") from None
     model.config = config
     return model
 

@@ -46,6 +46,15 @@ class ImageSet:
     def num_channels(self) -> int:
         return int(self.images.shape[-1])
 
+    def require_classes(self, name: str, min_classes: int = 2, min_per_class: int = 2,
+                        purpose: str = 'a search') -> None:
+        r"""Raises :class:`ValueError` for a set too small to mean anything: fewer than
+        ``min_classes`` classes, or a class (named) with fewer than ``min_per_class``
+        images. ``name`` names the dataset and ``purpose`` what needs the images."""
+        check_class_counts(name, self.classes, np.bincount(self.labels,
+                                                           minlength=len(self.classes)),
+                           min_classes, min_per_class, purpose)
+
 
 class ImageSource(ABC):
     r"""A labelled image collection that can be rebuilt from :meth:`spec`."""
@@ -177,6 +186,24 @@ def resize_images(images: np.ndarray, image_size: Optional[int]) -> np.ndarray:
     return out
 
 
+def check_class_counts(name: str, classes: Sequence[str], counts: Sequence[int],
+                       min_classes: int = 2, min_per_class: int = 2,
+                       purpose: str = 'a search') -> None:
+    r"""Raises :class:`ValueError` when dataset ``name`` has fewer than ``min_classes``
+    classes or a class with fewer than ``min_per_class`` images (``counts[i]`` images of
+    ``classes[i]``), naming the first such class."""
+    if len(classes) < min_classes:
+        raise ValueError(f'dataset {name} has {len(classes)} class'
+                         f"{'' if len(classes) == 1 else 'es'}: {purpose} needs at least "
+                         f'{min_classes} (one class makes every architecture look perfect)')
+    small = [(c, int(n)) for c, n in zip(classes, counts) if n < min_per_class]
+    if small:
+        cls, n = small[0]
+        raise ValueError(f'dataset {name}: class {cls!r} has {n} image{"" if n == 1 else "s"} '
+                         f'({len(small)} class{"" if len(small) == 1 else "es"} below '
+                         f'{min_per_class}): {purpose} needs at least {min_per_class} per class')
+
+
 def to_uint8_images(images: np.ndarray, field: str) -> np.ndarray:
     r"""Brings an array of images into ``[n, H, W, C]`` ``uint8``.
 
@@ -200,6 +227,11 @@ def to_uint8_images(images: np.ndarray, field: str) -> np.ndarray:
         raise ValueError(f'{field}: images need 1 or 3 channels, got shape {list(images.shape)}')
     if images.dtype != np.uint8:
         images = images.astype(np.float64)
+        bad = ~np.isfinite(images)
+        if bad.any():
+            first = int(np.flatnonzero(bad.reshape(len(images), -1).any(1))[0])
+            raise ValueError(f'{field}: {int(bad.sum())} pixel values are NaN or infinite '
+                             f'(first in image {first})')
         if images.size and images.max() <= 1.0:
             images = images * 255.0
         images = np.clip(np.rint(images), 0, 255).astype(np.uint8)

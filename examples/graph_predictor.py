@@ -24,6 +24,7 @@ import csv
 import random
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import d2a  # noqa: F401  (before torch: it sets OpenMP's passive waiting, see README)
 import torch
 import torch.nn.functional as F
 from torch import Tensor

@@ -53,6 +53,26 @@ def test_errors_name_what_is_wrong(table, tmp_path):
         BenchmarkTable(bad)
 
 
+def test_garbage_and_repeated_rows_are_reported_not_ranked(table, tmp_path):
+    path = tmp_path / 'dirty.csv'
+    path.write_text(table.read_text() + 'x,|garbage|,99.0,99.0\n'
+                    + f'y,{index_to_arch(0)},99.5,1.0\n' + '\n' + 'z,not-a-cell,98.0,1.0\n')
+    with pytest.warns(UserWarning) as caught:
+        r = evaluate_arch(index_to_arch(1), path, 'cifar10')
+    messages = [str(w.message) for w in caught]
+    assert any('skipped 2 rows whose arch is not a nb201 string (first: line 6' in m
+               for m in messages)
+    assert any('skipped 1 repeated architecture (first: line 7 repeats line 2)' in m
+               for m in messages)
+    # Neither the garbage rows nor the later copy of cell 0 (99.5) are counted.
+    assert (r.rank, r.num_archs, r.best_accuracy) == (1, 4, 93.0)
+    only = tmp_path / 'only_garbage.csv'
+    only.write_text('index,arch,gpu\n0,abc,1.0\n1,def,2.0\n')
+    with pytest.raises(ValueError, match='none of its 2 rows holds a nb201 architecture '
+                                         r'\(line 2: .*abc'):
+        BenchmarkTable(only)
+
+
 @pytest.mark.skipif(not SHARED.is_file(), reason='NB201 accuracy table not available')
 def test_real_nb201_table():
     t = BenchmarkTable(SHARED)

@@ -72,6 +72,22 @@ def test_overrides():
     assert get_model_config('metad2a_nb201_generator')['hidden_channels'] == 56  # a copy
 
 
+@pytest.mark.parametrize('key,value,message', [
+    ('hidden_channels', 'abc', r"hidden_channels='abc': expected an integer \(default 56\)"),
+    ('hidden_channels', -4, 'hidden_channels=-4: expected a positive integer'),
+    ('num_heads', 0, 'num_heads=0: expected a positive integer'),
+    ('hidden_channels', 2.5, 'hidden_channels=2.5: expected an integer'),
+    ('beta', 'x', "beta='x': expected a finite number"),
+    ('beta', float('nan'), 'beta=nan: expected a finite number'),
+    ('beta', -0.1, 'beta=-0.1: expected a number >= 0'),
+    ('constrained', 3, 'constrained=3: expected true or false'),
+    ('set_encoder', 5, 'set_encoder=5: expected a string'),
+])
+def test_bad_option_values_are_named(key, value, message):
+    with pytest.raises(ValueError, match=f"model 'metad2a_nb201_generator' option {message}"):
+        create_model('metad2a_nb201_generator', **{key: value})
+
+
 def test_register_model():
     register_model('tiny_nb201_generator', 'generator',
                    {'space': 'nb201', 'in_channels': 4, 'hidden_channels': 4,

@@ -15,6 +15,8 @@ resizable datasets, readable with plain :mod:`h5py`::
     /results/{task,arch,recipe} int32 [N] (rows of the tables above),
              /results/{accuracy,wall_time} float32, /results/seed int64, /results/epochs int32
     /latency/<device>/{arch,ms} int32 / float32 [L]
+    /pair_splits/<name>/{task,arch} int32 [P]  optional: (task, architecture) pairs held
+                                  out for validation (MetaD2A's *_idx.pt files)
 
 Writes never damage what is stored: a new file is built under a temporary name and renamed
 into place on :meth:`MetaDatabase.close`; an existing file opened with ``mode='a'`` is
@@ -295,12 +297,13 @@ class MetaDatabase:
             g = self.h5.require_group('extractor')
             if 'weights' in g:
                 del g['weights']
-            g.create_dataset('weights', data=np.frombuffer(weights, dtype=np.uint8))
+            g.create_dataset('weights', data=np.frombuffer(weights, dtype=np.uint8),
+                             chunks=True, fletcher32=True)
 
     def extractor_weights(self) -> Optional[bytes]:
         r"""The embedded extractor weights, or ``None``."""
         if 'extractor' in self.h5 and 'weights' in self.h5['extractor']:
-            return self.h5['extractor/weights'][()].tobytes()
+            return _read(self.path, self.h5['extractor/weights']).tobytes()
         return None
 
     def _has_features(self) -> bool:
@@ -358,7 +361,8 @@ class MetaDatabase:
         g = self.h5['sources'][source]
         if cls in g:
             raise ValueError(f'{where} already exist')
-        g.create_dataset(cls, data=features, chunks=True, compression='gzip', compression_opts=1)
+        g.create_dataset(cls, data=features, chunks=True, compression='gzip', compression_opts=1,
+                         fletcher32=True)
 
     def sources(self) -> List[str]:
         return list(self.h5['sources'].keys())
@@ -390,7 +394,7 @@ class MetaDatabase:
         g = self._source_group(source)
         if cls not in g:
             raise ValueError(f'{self.path}: source {source!r} has no class {cls!r}')
-        arr = g[cls][()]
+        arr = _read(self.path, g[cls])
         if arr.ndim != 2 or arr.shape[1] != self.feature_dim:
             raise ValueError(f'{self.path}: /sources/{source}/{cls} has shape {list(arr.shape)}, '
                              f'expected [n, {self.feature_dim}]')
@@ -413,7 +417,7 @@ class MetaDatabase:
         if name not in g:
             return np.empty(0, dtype=object)
         ds = g[name]
-        out = np.asarray(ds.asstr()[()], dtype=object) if ds.dtype.kind == 'O' else ds[()]
+        out = _read(self.path, ds)
         if not self.writable:  # a read-only file cannot change: keep what was read
             self._cache[key] = out
         return out
@@ -423,7 +427,8 @@ class MetaDatabase:
         values = np.asarray(values, dtype=object if dtype is str else dtype)
         if name not in g:
             g.create_dataset(name, shape=(0,), maxshape=(None,), chunks=(1024,),
-                             dtype=_str_dtype() if dtype is str else dtype)
+                             dtype=_str_dtype() if dtype is str else dtype,
+                             fletcher32=dtype is not str)  # HDF5 cannot checksum vlen strings
         ds = g[name]
         n = ds.shape[0]
         ds.resize((n + len(values),))
@@ -562,7 +567,9 @@ class MetaDatabase:
             old = self.h5['recipes/json'].asstr()[index[recipe_id]]
             if json.loads(old) != json.loads(text):
                 raise ValueError(f'{self.path}: recipe {recipe_id!r} already exists with other '
-                                 'fields')
+                                 f'fields (stored {_clip(old)}, new {_clip(text)}): store the '
+                                 'new results under another recipe id (d2a db import ... '
+                                 '--recipe NAME)')
             return
         self._append('recipes', 'id', [recipe_id], str)
         self._append('recipes', 'json', [text], str)
@@ -683,6 +690,51 @@ class MetaDatabase:
         g = self.h5['latency'][device]
         return {str(archs[a]): float(m) for a, m in zip(g['arch'][()], g['ms'][()])}
 
+    # ------------------------------------------------------------------ pair splits
+    def add_pair_split(self, name: str, pairs: Sequence[Tuple[str, str]],
+                       space: str = 'nb201') -> int:
+        r"""Stores a named set of (task, architecture) pairs held out for validation (as
+        MetaD2A's ``*_idx.pt`` files define one over its pairs). The tasks must exist.
+        A name already stored must hold the same pairs (then nothing changes).
+
+        Returns the number of pairs stored.
+        """
+        self._require_writable()
+        name = _check_name(name, 'pair split')
+        pairs = list(dict.fromkeys((str(t), str(a)) for t, a in pairs))
+        if not pairs:
+            raise ValueError(f'{self.path}: pair split {name!r} holds no pair')
+        if name in self.pair_splits():
+            if set(self.pair_split(name)) != set(pairs):
+                raise ValueError(f'{self.path}: pair split {name!r} already exists with other '
+                                 'pairs (choose another name)')
+            return 0
+        tasks = self._lookup('tasks')
+        unknown = [t for t, _ in pairs if t not in tasks]
+        if unknown:
+            raise ValueError(f'{self.path}: pair split {name!r} names unknown task '
+                             f'{unknown[0]!r}')
+        arch_rows = self.add_architectures([a for _, a in pairs], space)
+        self.h5.require_group('pair_splits').create_group(name)
+        self._append(f'pair_splits/{name}', 'task', [tasks[t] for t, _ in pairs], np.int32)
+        self._append(f'pair_splits/{name}', 'arch', arch_rows, np.int32)
+        return len(pairs)
+
+    def pair_splits(self) -> List[str]:
+        r"""Names of the stored pair splits."""
+        return list(self.h5['pair_splits'].keys()) if 'pair_splits' in self.h5 else []
+
+    def pair_split(self, name: str) -> List[Tuple[str, str]]:
+        r"""The (task, architecture) pairs of a stored pair split."""
+        if name not in self.pair_splits():
+            raise ValueError(f"{self.path}: no pair split {name!r} "
+                             f"(pair splits: {', '.join(self.pair_splits()) or 'none'})")
+        names = self._column('tasks', 'name')
+        archs = self._column('archs', 'arch')
+        task = self._column(f'pair_splits/{name}', 'task')
+        arch = self._column(f'pair_splits/{name}', 'arch')
+        return [(str(names[t]), str(archs[a])) for t, a in zip(task, arch)]
+
     # ------------------------------------------------------------------ reader API for training
     def task_features(self, task: Union[str, Task], num_sample: int,
                       rng: Optional[np.random.Generator] = None,
@@ -771,6 +823,8 @@ class MetaDatabase:
             'num_architectures': len(self._column('archs', 'arch')),
             'num_results': len(acc), 'recipes': sorted(self.recipes()),
             'devices': self.devices(), 'tasks': per_task,
+            'pair_splits': {n: len(self._column(f'pair_splits/{n}', 'task'))
+                            for n in self.pair_splits()},
         }
 
     def __repr__(self) -> str:
@@ -807,8 +861,10 @@ def validate_file(path: PathLike) -> None:
             _check_columns(path, f, 'archs', ('arch', 'space'))
             _check_columns(path, f, 'recipes', ('id', 'json'))
             _check_columns(path, f, 'results', tuple(n for n, _ in _RESULT_COLUMNS))
+            for name in (f['pair_splits'] if 'pair_splits' in f else ()):
+                _check_columns(path, f, f'pair_splits/{name}', ('task', 'arch'))
             if 'name' in f['tasks']:
-                ptr = f['tasks/class_ptr']
+                ptr = _read(path, f['tasks/class_ptr'])
                 if ptr.shape[0] != f['tasks/name'].shape[0] + 1 or \
                         int(ptr[-1]) != f['tasks/classes'].shape[0]:
                     raise ValueError(f'{path}: /tasks/class_ptr does not match /tasks/name and '
@@ -816,11 +872,72 @@ def validate_file(path: PathLike) -> None:
             dim = int(f.attrs.get('feature_dim', 0))
             for s in f['sources']:
                 for c, ds in f['sources'][s].items():
+                    if ds is None:
+                        raise ValueError(f'{path}: /sources/{s}/{c} is damaged (cannot be '
+                                         'opened)')
                     if ds.ndim != 2 or ds.shape[1] != dim:
                         raise ValueError(f'{path}: /sources/{s}/{c} has shape {list(ds.shape)}, '
                                          f'but feature_dim is {dim}')
-    except (OSError, KeyError, RuntimeError) as e:
+    except (OSError, KeyError, RuntimeError, AttributeError, TypeError) as e:
         raise ValueError(f'{path} is damaged: {e}') from None
+
+
+def _clip(text: str, width: int = 100) -> str:
+    return text if len(text) <= width else text[:width - 3] + '...'
+
+
+def _read(path: Path, ds) -> np.ndarray:
+    # A whole dataset (strings as an object array); a failed checksum or decompression
+    # becomes a ValueError naming the dataset.
+    try:
+        return np.asarray(ds.asstr()[()], dtype=object) if ds.dtype.kind == 'O' else ds[()]
+    except (OSError, RuntimeError) as e:
+        raise ValueError(f'{path}: dataset {ds.name} is damaged ({str(e).strip()}); '
+                         f"'d2a db check {path}' reads every dataset") from None
+
+
+def check_file(path: PathLike, features: bool = True) -> Dict[str, int]:
+    r"""Reads every dataset of a meta-database, verifying the checksums d2a writes (HDF5's
+    fletcher32 filter) and the decompression of each chunk.
+
+    Args:
+        path (str): the database.
+        features (bool): read the feature arrays too (``False``: the tables, the
+            extractor's weights and the structure only -- the fast form run before
+            training; features are verified when they are read).
+
+    Returns ``{'datasets': read, 'bytes': bytes read, 'unchecked': numeric datasets
+    without a checksum (written before d2a added them)}``; string columns cannot carry one
+    in HDF5 and are read only. Raises :class:`ValueError` naming the first damaged
+    dataset.
+    """
+    import h5py
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'meta-database {path} does not exist')
+    validate_file(path)
+    counts = {'datasets': 0, 'bytes': 0, 'unchecked': 0}
+    names: List[str] = []
+    try:
+        with h5py.File(path, 'r') as f:
+            f.visit(names.append)
+            for name in names:
+                try:
+                    obj = f.get(name)
+                except (OSError, RuntimeError, KeyError) as e:
+                    raise ValueError(f'{path}: object /{name} is damaged ({e})') from None
+                if obj is None:
+                    raise ValueError(f'{path}: object /{name} is damaged (cannot be opened)')
+                if not isinstance(obj, h5py.Dataset) or \
+                        (not features and name.startswith('sources/')):
+                    continue
+                data = _read(path, obj)
+                counts['datasets'] += 1
+                counts['bytes'] += int(getattr(data, 'nbytes', 0))
+                counts['unchecked'] += int(not obj.fletcher32 and obj.dtype.kind != 'O')
+    except (OSError, RuntimeError, KeyError, AttributeError, TypeError) as e:
+        raise ValueError(f'{path} is damaged: {e}') from None
+    return counts
 
 
 def _check_columns(path: Path, f, group: str, names: Tuple[str, ...]) -> None:

@@ -83,6 +83,22 @@ def extractor_to_bytes(extractor: FeatureExtractor) -> bytes:
     return buf.getvalue()
 
 
+def extractor_fingerprint(extractor: FeatureExtractor) -> str:
+    r"""SHA-256 (hex) of an extractor's name, configuration and weights: equal for two
+    extractors only when they compute the same features. Checkpoints record it, so that
+    models trained on the features of different weights are not combined."""
+    import hashlib
+    import json
+    h = hashlib.sha256()
+    h.update(json.dumps([extractor.name, extractor.config()], sort_keys=True,
+                        default=str).encode())
+    for key, value in sorted(extractor.state_dict().items()):
+        t = value.detach().cpu().contiguous()
+        h.update(f'{key}:{t.dtype}:{tuple(t.shape)}'.encode())
+        h.update(t.flatten().view(torch.uint8).numpy().tobytes() if t.numel() else b'')
+    return h.hexdigest()
+
+
 def load_extractor(name: str, config: Dict[str, Any],
                    weights: Optional[Union[bytes, str, Path]] = None) -> FeatureExtractor:
     r"""Rebuilds an extractor from its name, config and saved weights (bytes or a file

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from d2a.features.extractor import FeatureExtractor, register_extractor
+from d2a.utils.progress import ProgressLog
 
 
 @register_extractor
@@ -73,7 +74,8 @@ def pretrain_small_cnn(data: Sequence[Tuple[Tensor, Tensor]], in_channels: int =
                        hidden_channels: int = 32, out_channels: int = 128, num_layers: int = 3,
                        epochs: int = 10, batch_size: int = 128, lr: float = 1e-3,
                        seed: int = 0, device: Optional[Union[str, torch.device]] = None,
-                       progress: bool = False) -> SmallCNN:
+                       progress: bool = False,
+                       log_interval: Optional[float] = None) -> SmallCNN:
     r"""Trains a :class:`SmallCNN` to classify every class of several sources at once.
 
     Args:
@@ -83,6 +85,9 @@ def pretrain_small_cnn(data: Sequence[Tuple[Tensor, Tensor]], in_channels: int =
         epochs (int), batch_size (int), lr (float): Adam training settings.
         seed (int): seed of initialisation and shuffling.
         device (str or torch.device, optional): default CUDA when available.
+        progress (bool): show a progress bar.
+        log_interval (float, optional): without a bar, print a plain progress line (epochs,
+            rate, ETA) at most this often (seconds).
 
     Returns:
         The trained extractor (classifier head dropped), on the CPU in eval mode.
@@ -106,7 +111,10 @@ def pretrain_small_cnn(data: Sequence[Tuple[Tensor, Tensor]], in_channels: int =
     opt = torch.optim.Adam(list(model.parameters()) + list(head.parameters()), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     model.train()
-    for _ in tqdm(range(epochs), desc='pretrain small_cnn', disable=not progress, leave=False):
+    log = ProgressLog('pretrain small_cnn', epochs, 'epochs', None if progress else log_interval)
+    for epoch in tqdm(range(epochs), desc='pretrain small_cnn', disable=not progress,
+                      leave=False):
+        log.update(epoch)
         perm = torch.randperm(len(x), generator=gen)
         for start in range(0, len(x), batch_size):
             idx = perm[start:start + batch_size]
@@ -116,4 +124,5 @@ def pretrain_small_cnn(data: Sequence[Tuple[Tensor, Tensor]], in_channels: int =
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+    log.update(epochs, force=True)
     return model.cpu().eval()

@@ -271,6 +271,9 @@ class NB201Space(SearchSpace):
     max_nodes = NUM_NODES
     ops = OPS
 
+    def check_string(self, arch: str) -> None:
+        parse_arch(arch)
+
     def to_data(self, arch: str) -> Data:
         ops = parse_arch(arch)
         node_type = torch.tensor([START] + [_OP_ID[o] + 2 for o in ops] + [END])

@@ -49,6 +49,11 @@ class SearchSpace(ABC):
     def to_data(self, arch: str) -> Data:
         r"""Parses a string into a :class:`Data` (raises :class:`ValueError`)."""
 
+    def check_string(self, arch: str) -> None:
+        r"""Raises :class:`ValueError` naming what is wrong when ``arch`` is not a string of
+        this space (a cheaper test than :meth:`to_data` where a space has one)."""
+        self.to_data(arch)
+
     @abstractmethod
     def from_dense(self, node_type: Sequence[int], adj: Tensor) -> str:
         r"""Converts one dense graph (``[n]`` types, ``[n, n]`` adjacency) into its string.

@@ -13,6 +13,7 @@ from d2a.datasets.source import ImageSet, ImageSource
 from d2a.datasets.tasks import Task, sample_tasks, whole_source_task
 from d2a.db.database import MetaDatabase
 from d2a.utils.atomic import PathLike
+from d2a.utils.progress import ProgressLog
 from d2a.features.extractor import (FeatureExtractor, channel_stats, create_extractor,
                                     extract_features, extractor_to_bytes, images_to_tensor,
                                     load_extractor, load_extractor_file)
@@ -88,7 +89,8 @@ def source_features_like_db(db: Union[MetaDatabase, PathLike],
 def make_extractor(name: str, loaded: Sequence[LoadedSource], config: Optional[Dict[str, Any]] = None,
                    weights: Optional[str] = None, pretrain_epochs: int = 10, seed: int = 0,
                    device: Optional[Union[str, torch.device]] = None,
-                   progress: bool = False) -> FeatureExtractor:
+                   progress: bool = False,
+                   log_interval: Optional[float] = None) -> FeatureExtractor:
     r"""The extractor for a build: loaded from ``weights`` (a state dict or a file written by
     :func:`~d2a.features.save_extractor`), or -- for ``'small_cnn'`` without weights --
     pre-trained on the ``loaded`` sources."""
@@ -109,7 +111,7 @@ def make_extractor(name: str, loaded: Sequence[LoadedSource], config: Optional[D
         data = [(s.tensor(config['in_channels']), torch.from_numpy(s.images.labels))
                 for s in loaded]
         return pretrain_small_cnn(data, epochs=pretrain_epochs, seed=seed, device=device,
-                                  progress=progress, **config)
+                                  progress=progress, log_interval=log_interval, **config)
     return create_extractor(name, **config).eval()
 
 
@@ -120,7 +122,8 @@ def build_database(path: PathLike, sources: Sequence[ImageSource], extractor: st
                    classes_per_task: Union[int, Tuple[int, int]] = 5,
                    pretrain_epochs: int = 10, seed: int = 0, batch_size: int = 256,
                    device: Optional[Union[str, torch.device]] = None,
-                   overwrite: bool = False, progress: bool = False) -> Dict[str, Any]:
+                   overwrite: bool = False, progress: bool = False,
+                   log_interval: Optional[float] = None) -> Dict[str, Any]:
     r"""Builds a meta-database: loads each source at ``image_size``, normalises it by its own
     channel statistics, extracts features, and defines tasks.
 
@@ -139,6 +142,9 @@ def build_database(path: PathLike, sources: Sequence[ImageSource], extractor: st
         classes_per_task (int or tuple): classes per sampled task (or an inclusive range).
         pretrain_epochs (int): epochs of the small CNN's pre-training.
         seed (int): seed of pre-training and task sampling.
+        progress (bool): progress bars.
+        log_interval (float, optional): without bars, print plain progress lines (counts,
+            rate, ETA of loading, pre-training and extraction) at most this often (seconds).
 
     Returns:
         A summary dict (``sources``, ``tasks``, ``feature_dim``, ``extractor``).
@@ -152,17 +158,28 @@ def build_database(path: PathLike, sources: Sequence[ImageSource], extractor: st
     unknown = sorted(set(meta_test) - set(names))
     if unknown:
         raise ValueError(f"meta-test source {unknown[0]!r} is not among the sources ({', '.join(names)})")
-    loaded = [load_source(s, image_size) for s in sources]
+    interval = None if progress else log_interval
+    log = ProgressLog('db build: load', len(sources), 'sources', interval)
+    loaded = []
+    for i, s in enumerate(sources):
+        log.update(i)
+        loaded.append(load_source(s, image_size))
+    log.update(len(sources), force=True)
     train_sources = [s for s in loaded if s.name not in meta_test] or loaded
     ex = make_extractor(extractor, train_sources, extractor_config, extractor_weights,
-                        pretrain_epochs, seed, device, progress)
+                        pretrain_epochs, seed, device, progress, interval)
+    log = ProgressLog('db build: features', sum(len(s.images.labels) for s in loaded), 'images',
+                      interval)
+    done = 0
     tasks: List[Task] = []
     with MetaDatabase.create(path, ex.name, ex.out_channels, ex.config(), image_size,
                              overwrite=overwrite) as db:
         db.set_feature_extractor(ex.name, ex.out_channels, ex.config(),
                                  extractor_to_bytes(ex) if ex.embed_weights else None)
         for s in loaded:
+            log.update(done)
             add_source_features(db, s, ex, batch_size, device, progress)
+            done += len(s.images.labels)
             if s.name in meta_test:
                 tasks.append(whole_source_task(s.name, s.images.classes, 'meta-test'))
             elif num_tasks > 0:
@@ -171,6 +188,7 @@ def build_database(path: PathLike, sources: Sequence[ImageSource], extractor: st
             else:
                 tasks.append(whole_source_task(s.name, s.images.classes, 'meta-train'))
         db.add_tasks(tasks)
+        log.update(done, force=True)
     return {'sources': names, 'tasks': len(tasks), 'feature_dim': ex.out_channels,
             'extractor': ex.name}
 

@@ -24,8 +24,6 @@ import hashlib
 import json
 import os
 import random
-import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -36,6 +34,8 @@ from d2a.datasets.source import ImageSet, source_from_spec
 from d2a.datasets.tasks import Task
 from d2a.db.database import MetaDatabase, ResultRow
 from d2a.utils.atomic import PathLike
+from d2a.utils.lock import file_lock
+from d2a.utils.progress import ProgressLog
 from d2a.features.extractor import images_to_tensor
 
 SAMPLERS = ('uniform', 'stratified')
@@ -229,10 +229,7 @@ def label(db: Union[PathLike, MetaDatabase], space: Union[str, Any], tasks: Opti
     Returns:
         The path of the shard's results file (a meta-database without features).
     """
-    from tqdm.auto import tqdm
-
     from d2a.graphs import get_space
-    from d2a.nets.fit import train_and_evaluate
 
     db_path = Path(db.path if isinstance(db, MetaDatabase) else db)
     sp = get_space(space) if isinstance(space, str) else space
@@ -249,7 +246,23 @@ def label(db: Union[PathLike, MetaDatabase], space: Union[str, Any], tasks: Opti
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f'train_seeds must be distinct and non-empty, got {train_seeds}')
     out = Path(out) if out is not None else shard_path(db_path, shard)
+    # Two runs of one shard would each train every cell; the second is refused at once.
+    with file_lock(out, f'd2a db label (shard {shard[0]}/{shard[1]})'):
+        return _label_shard(db_path, out, sp, tasks, split, seeds, archs_per_task, seed,
+                            sampler, recipe, recipe_id, recipe_fields, shard, test_fraction,
+                            max_images_per_class, device, progress, log_interval)
 
+
+def _label_shard(db_path: Path, out: Path, sp: Any, tasks: Optional[Sequence[str]],
+                 split: Optional[str], seeds: List[int], archs_per_task: int, seed: int,
+                 sampler: str, recipe: Any, recipe_id: str, recipe_fields: Dict[str, Any],
+                 shard: Tuple[int, int], test_fraction: float,
+                 max_images_per_class: Optional[int],
+                 device: Optional[Union[str, torch.device]], progress: bool,
+                 log_interval: Optional[float]) -> Path:
+    from tqdm.auto import tqdm
+
+    from d2a.nets.fit import train_and_evaluate
     with MetaDatabase.open(db_path) as main:
         names = list(tasks) if tasks is not None else [t.name for t in main.tasks(split)]
         if not names:
@@ -269,15 +282,11 @@ def label(db: Union[PathLike, MetaDatabase], space: Union[str, Any], tasks: Opti
             s.add_recipe(recipe_id, recipe_fields)
         loader = TaskImages(main, test_fraction, max_images_per_class)
         todo = [item for item in mine if item not in done]
-        desc, start = f'label {shard[0]}/{shard[1]}', time.perf_counter()
-        last_log = start
+        desc = f'label {shard[0]}/{shard[1]}'
+        log = ProgressLog(desc, len(todo), 'cells', None if progress else log_interval)
         for i, (task_name, arch, train_seed) in enumerate(tqdm(todo, desc=desc,
                                                               disable=not progress)):
-            now = time.perf_counter()
-            if log_interval is not None and not progress and now - last_log >= log_interval:
-                print(f'{desc}: {i}/{len(todo)} cells in {(now - start) / 60:.1f} min',
-                      file=sys.stderr, flush=True)
-                last_log = now
+            log.update(i)
             task = main.task(task_name)
             train_x, train_y, test_x, test_y = loader.split(task)
             res = train_and_evaluate(arch, train_x, train_y, test_x, test_y,

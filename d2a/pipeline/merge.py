@@ -10,14 +10,14 @@ from d2a.utils.atomic import PathLike
 
 def copy_into(dst: MetaDatabase, src: MetaDatabase) -> Dict[str, int]:
     r"""Adds everything of ``src`` that ``dst`` lacks: sources and class features, tasks,
-    recipes, results and latencies (architectures come with them).
+    recipes, results, latencies and pair splits (architectures come with them).
 
     Raises :class:`ValueError` naming the field when the two disagree: another feature
     extractor or size, a task or recipe reused with another definition.
 
     Returns counts of what was added.
     """
-    counts = {'classes': 0, 'tasks': 0, 'results': 0, 'latency': 0}
+    counts = {'classes': 0, 'tasks': 0, 'results': 0, 'latency': 0, 'pair_splits': 0}
     if src.feature_dim and src._has_features():
         if dst.feature_dim and dst._has_features() and (
                 dst.feature_dim != src.feature_dim or
@@ -53,6 +53,8 @@ def copy_into(dst: MetaDatabase, src: MetaDatabase) -> Dict[str, int]:
         for space, pairs in by_space.items():
             counts['latency'] += dst.add_latency(device, [a for a, _ in pairs],
                                                  [m for _, m in pairs], space)
+    for name in src.pair_splits():
+        counts['pair_splits'] += bool(dst.add_pair_split(name, src.pair_split(name)))
     return counts
 
 
@@ -66,7 +68,7 @@ def merge(output: PathLike, inputs: Sequence[PathLike]) -> Dict[str, int]:
     output = Path(output)
     if not inputs:
         raise ValueError('merge needs at least one input database')
-    totals = {'classes': 0, 'tasks': 0, 'results': 0, 'latency': 0}
+    totals = {'classes': 0, 'tasks': 0, 'results': 0, 'latency': 0, 'pair_splits': 0}
     if output.exists():
         dst = MetaDatabase.open(output, 'a')
     else:

@@ -80,7 +80,10 @@ def load_models(checkpoint_dir: Optional[Union[str, Path]] = None,
     if gen.space != pred.space:
         raise ValueError(f'checkpoints in {directory} disagree: the generator is for space '
                          f'{gen.space!r}, the predictor for {pred.space!r}')
-    for key in ('name', 'dim', 'config'):
+    for key in ('name', 'dim', 'config', 'weights_sha256'):
+        if key == 'weights_sha256' and None in (gen.feature_extractor.get(key),
+                                                pred.feature_extractor.get(key)):
+            continue  # checkpoints written before d2a recorded the weights' hash
         if gen.feature_extractor.get(key) != pred.feature_extractor.get(key):
             raise ValueError(f'checkpoints in {directory} were trained on different features: '
                              f'generator {key}={gen.feature_extractor.get(key)!r}, predictor '

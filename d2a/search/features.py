@@ -129,6 +129,14 @@ def _load_extractor(models: LoadedModels):
         raise ValueError(f'{path}: feature extractor {extractor.name!r} gives '
                          f"{extractor.out_channels}-d features, the checkpoints expect "
                          f"{info.get('name')!r} with {info.get('dim')}-d features")
+    expected = info.get('weights_sha256')
+    if expected is not None:
+        from d2a.features import extractor_fingerprint
+        if extractor_fingerprint(extractor) != expected:
+            raise ValueError(f'{path}: the weights of feature extractor {extractor.name!r} '
+                             f'differ from those the checkpoints in {models.directory} were '
+                             'trained with (another database): train both models into one '
+                             'folder from one database')
     return extractor
 
 
@@ -154,16 +162,17 @@ def dataset_features(dataset: DatasetInput, models: LoadedModels,
                                  f'{models.directory} expect {dim}-d features of {name!r}')
             source, classes = db.task_classes(task)
             feats = [db.features(source, c) for c in classes]
+        from d2a.datasets.source import check_class_counts
+        check_class_counts(f'{Path(db_path).name}:{task}', list(classes),
+                           [len(f) for f in feats])
         return DatasetFeatures(f'{Path(db_path).name}:{task}', feats, list(classes))
     from d2a.datasets import open_source
     from d2a.features import channel_stats, images_to_tensor
     source = open_source(dataset)
     extractor = _load_extractor(models)
     images = source.load(image_size=models.feature_extractor.get('image_size'))
-    counts = np.bincount(images.labels, minlength=len(images.classes))
-    empty = [c for c, n in zip(images.classes, counts) if n == 0]
-    if empty:
-        raise ValueError(f'dataset {source.name}: class {empty[0]!r} has no image')
+    # One class, or one image of a class, would give confident scores that mean nothing.
+    images.require_classes(source.name)
     # Normalised by the dataset's own channel statistics, as MetaD2A does for each dataset.
     mean, std = channel_stats(images.images)
     x = images_to_tensor(images.images, mean, std, extractor.in_channels)

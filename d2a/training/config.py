@@ -10,7 +10,7 @@ from d2a.checkpoint import KINDS
 
 #: Training options that must not change when a run is resumed.
 RESUME_KEYS = ('kind', 'model', 'model_args', 'space', 'recipe', 'batch_size', 'num_sample',
-               'top_k', 'val_fraction', 'val_by', 'group_size', 'seed')
+               'top_k', 'val_fraction', 'val_by', 'val_pairs', 'group_size', 'seed')
 
 
 @dataclass
@@ -37,6 +37,9 @@ class TrainConfig:
         val_fraction (float): meta-training tasks (or sources) held out for validation.
         val_by (str): hold out a share of the ``'task'`` s or of the ``'source'`` datasets
             (all of their tasks; measures generalisation to new sources).
+        val_pairs (str, optional): predictor only: validate on this pair split of the
+            database (e.g. MetaD2A's, imported with ``d2a db import DB metad2a-split``)
+            instead of held-out tasks.
         val_samples (int): graphs generated per validation task (validity, uniqueness).
         val_resamples (int): dataset draws averaged by the predictor in validation.
         rank_weight (float): predictor only: weight of a listwise ranking loss within
@@ -70,6 +73,7 @@ class TrainConfig:
     top_k: int = 5
     val_fraction: float = 0.1
     val_by: str = 'task'
+    val_pairs: Optional[str] = None
     rank_weight: float = 0.0
     group_size: int = 1
     level_weight: float = 1.0
@@ -105,6 +109,9 @@ class TrainConfig:
         if self.group_size > self.batch_size:
             raise ValueError(f'group_size ({self.group_size}) must not exceed batch_size '
                              f'({self.batch_size})')
+        if self.val_pairs is not None and self.kind != 'predictor':
+            raise ValueError('val_pairs (a pair split) applies to the predictor; the generator '
+                             'validates on held-out tasks')
         if not self.db or not self.out:
             raise ValueError('db and out must be given')
 

@@ -4,13 +4,15 @@ An *item* is a (task, architecture, accuracy) triple. For every item of a batch 
 dataset is re-drawn: ``num_sample`` feature vectors per class (fresh each epoch), so the
 models see many views of each task. The generator learns from each task's best
 architectures (the ``top_k`` by accuracy); the predictor from every labelled pair.
-Training and validation tasks are disjoint (a seeded split of the meta-training tasks).
+Training and validation tasks are disjoint (a seeded split of the meta-training tasks), or,
+with a stored pair split, validation uses those (task, architecture) pairs and training the
+others, as MetaD2A's predictor does.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import torch
@@ -80,12 +82,17 @@ class MetaTrainData:
         recipe (str, optional): use only results of this training recipe; required when
             the database holds several.
         seed (int): seeds the split.
+        val_pairs (set of tuple, optional): (task, architecture) pairs to validate on
+            instead of held-out tasks (MetaD2A's pair-level split); a task then has a
+            training part and a validation part, and ``val_fraction`` and ``val_by`` are
+            not used.
 
     Raises :class:`ValueError` naming the database when it holds no usable task.
     """
     def __init__(self, db, space: str = 'nb201', num_sample: int = 20,
                  val_fraction: float = 0.1, top_k: int = 5, recipe: Optional[str] = None,
-                 seed: int = 0, val_by: str = 'task') -> None:
+                 seed: int = 0, val_by: str = 'task',
+                 val_pairs: Optional[Set[Tuple[str, str]]] = None) -> None:
         if num_sample < 1 or top_k < 1:
             raise ValueError(f'num_sample and top_k must be >= 1, got {num_sample} and {top_k}')
         if not 0.0 <= val_fraction < 1.0:
@@ -113,23 +120,43 @@ class MetaTrainData:
                              f"'{space}' space{f' for recipe {recipe!r}' if recipe else ''}")
         if val_by not in VAL_BY:
             raise ValueError(f"val_by must be one of {', '.join(VAL_BY)}, got {val_by!r}")
-        # The units split: tasks, or sources (each with all its tasks).
-        units = ([[i] for i in range(len(tasks))] if val_by == 'task' else
-                 [[i for i, (t, _, _) in enumerate(tasks) if t.source == s]
-                  for s in dict.fromkeys(t.source for t, _, _ in tasks)])
-        order = np.random.default_rng(seed).permutation(len(units))
-        num_val = 0
-        if val_fraction > 0 and len(units) >= 2:
-            num_val = min(len(units) - 1, max(1, int(round(val_fraction * len(units)))))
-        val_ids = {i for u in order[:num_val].tolist() for i in units[u]}
+        if val_pairs is not None:
+            parts = []
+            for task, archs, accs in tasks:
+                for split in ('train', 'val'):
+                    keep = [i for i, a in enumerate(archs)
+                            if ((task.name, a) in val_pairs) == (split == 'val')]
+                    if keep:
+                        parts.append((task, split, [archs[i] for i in keep],
+                                      [accs[i] for i in keep]))
+            if not any(split == 'val' for _, split, _, _ in parts):
+                raise ValueError(f'meta-database {db.path}: none of the {len(val_pairs):,} '
+                                 'validation pairs is a labelled meta-train pair'
+                                 f"{f' of recipe {recipe!r}' if recipe else ''}")
+        else:
+            # The units split: tasks, or sources (each with all its tasks).
+            units = ([[i] for i in range(len(tasks))] if val_by == 'task' else
+                     [[i for i, (t, _, _) in enumerate(tasks) if t.source == s]
+                      for s in dict.fromkeys(t.source for t, _, _ in tasks)])
+            order = np.random.default_rng(seed).permutation(len(units))
+            num_val = 0
+            if val_fraction > 0 and len(units) >= 2:
+                num_val = min(len(units) - 1, max(1, int(round(val_fraction * len(units)))))
+            val_ids = {i for u in order[:num_val].tolist() for i in units[u]}
+            parts = [(task, 'val' if i in val_ids else 'train', archs, accs)
+                     for i, (task, archs, accs) in enumerate(tasks)]
         self.tasks: List[TaskData] = []
-        for i, (task, archs, accs) in enumerate(tasks):
+        for task, split, archs, accs in parts:
             best = np.argsort(-np.asarray(accs), kind='stable')
-            self.tasks.append(TaskData(task.name, task.source, 'val' if i in val_ids else 'train',
+            self.tasks.append(TaskData(task.name, task.source, split,
                                        [archs[j] for j in best], [float(accs[j]) for j in best]))
-        self._by_name: Dict[str, TaskData] = {t.name: t for t in self.tasks}
-        self._stats = {t.name: (float(np.mean(t.accs)), float(np.std(t.accs)) or 1.0)
-                       for t in self.tasks}
+        # A task's accuracy statistics (and its entry here) come from its training part
+        # when it has one.
+        self._by_name: Dict[str, TaskData] = {}
+        for t in sorted(self.tasks, key=lambda t: t.split != 'train'):
+            self._by_name.setdefault(t.name, t)
+        self._stats = {n: (float(np.mean(t.accs)), float(np.std(t.accs)) or 1.0)
+                       for n, t in self._by_name.items()}
         for t in self.tasks:  # fail now, not mid-epoch, when a class is too small
             _, classes = db.task_classes(t.name)
             source = t.source

@@ -14,6 +14,10 @@ Files in the output folder (``<kind>`` is ``generator`` or ``predictor``)::
     <kind>.metrics.jsonl  one JSON object per epoch
     <kind>.val.json       validation predictions of the best predictor (for d2a plot)
     extractor.pt          the feature extractor of the database (for d2a search)
+
+Every check (resume compatibility, the other model and the ``extractor.pt`` already in the
+folder) runs before the first write, so a refused run leaves the folder as it was; a run
+never replaces the ``extractor.pt`` that the other model of the folder was trained with.
 """
 from __future__ import annotations
 
@@ -67,6 +71,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, resume: bool = False, overwrite: bool = False) -> None:
         self.config = config
         self.resume = resume
+        self._overwrite = overwrite
         self.out = Path(config.out)
         self.kind = config.kind
         self.objective = OBJECTIVES[self.kind].with_config(config)
@@ -98,7 +103,9 @@ class Trainer:
         self.model = create_model(name, **args)
         self.data = MetaTrainData(db, space=cfg.space, num_sample=cfg.num_sample,
                                   val_fraction=cfg.val_fraction, top_k=cfg.top_k,
-                                  recipe=cfg.recipe, seed=cfg.seed, val_by=cfg.val_by)
+                                  recipe=cfg.recipe, seed=cfg.seed, val_by=cfg.val_by,
+                                  val_pairs=set(db.pair_split(cfg.val_pairs))
+                                  if cfg.val_pairs else None)
         self.train_items = self.objective.items(self.data, 'train')
         self.val_items = self.objective.items(self.data, 'val')
         self.objective.prepare(self.model, self.train_items)
@@ -116,9 +123,22 @@ class Trainer:
                                           weight_decay=cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode='min', factor=cfg.lr_factor, patience=cfg.lr_patience)
+        self.extractor, self.extractor_note = None, None
+        if db.feature_extractor_name:
+            from d2a.features import load_extractor_from_db
+            try:
+                self.extractor = load_extractor_from_db(db)
+            except (ValueError, FileNotFoundError) as e:
+                # Imported features may come from an extractor this machine cannot build.
+                self.extractor_note = str(e)
         self.feature_extractor = {
             'name': db.feature_extractor_name, 'dim': db.feature_dim,
-            'config': db.attrs['feature_config'], 'image_size': db.image_size}
+            'config': db.attrs['feature_config'], 'image_size': db.image_size,
+            'weights_sha256': self._fingerprint()}
+
+    def _fingerprint(self) -> Optional[str]:
+        from d2a.features import extractor_fingerprint
+        return extractor_fingerprint(self.extractor) if self.extractor is not None else None
 
     def _checkpoint(self, epoch: int, metrics: Dict[str, Any],
                     resume: Optional[Dict[str, Any]] = None) -> Checkpoint:
@@ -214,39 +234,71 @@ class Trainer:
     # ------------------------------------------------------------------ run
     def run(self) -> Dict[str, Any]:
         r"""Trains, returns ``{'best_epoch', 'best_score', 'last_epoch', 'metrics', 'rank'}``."""
-        from d2a.db import MetaDatabase
+        from d2a.db import MetaDatabase, check_file
         cfg = self.config
+        # The tables and the extractor's weights, checksummed, before any work: a damaged
+        # file is named now rather than mid-epoch (features are verified as they are read).
+        check_file(cfg.db, features=False)
         info = dist_utils.setup(cfg.device)
         try:
             with MetaDatabase.open(cfg.db) as db:
                 self._build(db, info)
+                # Every check comes before the first write: a refused run leaves the
+                # folder as it was.
+                restored = self._restore(info) if self.resume else (1, -math.inf, 0)
+                self._check_folder()
                 if info.is_main:
                     self._write_static(db)
-                return self._loop(info)
+                return self._loop(info, *restored)
         finally:
             dist_utils.teardown(info)
 
+    def _check_folder(self) -> None:
+        r"""Refuses an output folder whose other model, or whose ``extractor.pt``, belongs
+        to other features than this run's: the run would replace the extractor that model
+        depends on."""
+        from d2a.checkpoint import KINDS, load_checkpoint
+        from d2a.features import extractor_fingerprint, load_extractor_file
+        ours = self.feature_extractor
+        for other in KINDS:
+            path = best_path(self.out, other)
+            if other == self.kind or not path.is_file():
+                continue
+            theirs = load_checkpoint(path, kind=other).feature_extractor
+            keys = [k for k in ('name', 'dim', 'config', 'image_size', 'weights_sha256')
+                    if k in theirs and theirs[k] is not None and ours.get(k) is not None]
+            diffs = [f'{k} {theirs[k]!r} there, {ours[k]!r} here' for k in keys
+                     if theirs[k] != ours[k]]
+            if diffs:
+                raise ValueError(
+                    f'{self.out} holds a {other} trained on other features than {self.config.db} '
+                    f"({'; '.join(diffs)}): the {self.kind} would replace the extractor.pt "
+                    f'that {path.name} needs; train into another --out folder')
+        file = self.out / 'extractor.pt'
+        if self.extractor is not None and file.is_file():
+            try:
+                held = extractor_fingerprint(load_extractor_file(file))
+            except ValueError:
+                held = None
+            if held != ours['weights_sha256'] and not self._overwrite:
+                raise ValueError(f'{file} is another feature extractor than that of '
+                                 f'{self.config.db}: train into another --out folder, or pass '
+                                 '--overwrite to replace it')
+
     def _write_static(self, db) -> None:
-        from d2a.features import load_extractor_from_db, save_extractor
+        from d2a.features import save_extractor
         self.out.mkdir(parents=True, exist_ok=True)
         # Keys are the flags of 'd2a train <kind>', so the file works as --config.
         save_config({k: v for k, v in self.config.to_dict().items() if k != 'kind'},
                     self.out / f'{self.kind}.config.yaml')
-        if db.feature_extractor_name:
-            try:
-                extractor = load_extractor_from_db(db)
-            except (ValueError, FileNotFoundError) as e:
-                # Imported features may come from an extractor this machine cannot build.
-                print(f'note: feature extractor of {db.path} not saved ({e}); search will need '
-                      'features from a meta-database')
-            else:
-                save_extractor(extractor, self.out / 'extractor.pt')
+        if self.extractor_note is not None:
+            print(f'note: feature extractor of {db.path} not saved ({self.extractor_note}); '
+                  'search will need features from a meta-database')
+        elif self.extractor is not None:
+            save_extractor(self.extractor, self.out / 'extractor.pt')
 
-    def _loop(self, info) -> Dict[str, Any]:
+    def _loop(self, info, start: int, best_score: float, best_epoch: int) -> Dict[str, Any]:
         cfg = self.config
-        start, best_score, best_epoch = 1, -math.inf, 0
-        if self.resume:
-            start, best_score, best_epoch = self._restore(info)
         log = None
         if info.is_main:
             log = MetricsLog(self.out / f'{self.kind}.metrics.jsonl',
@@ -292,10 +344,12 @@ class Trainer:
         path = last_path(self.out, self.kind)
 
         def check(ckpt: Checkpoint, file: Path) -> None:
+            # The weights' hash is compared when the checkpoint records one.
+            keys = ['name', 'dim'] + [k for k in ('weights_sha256',)
+                                      if ckpt.feature_extractor.get(k) is not None]
             check_compatible(ckpt, file, model_config=self.model.config,
                              train_config=self.config.to_dict(), train_keys=RESUME_KEYS,
-                             feature_extractor={k: self.feature_extractor[k]
-                                                for k in ('name', 'dim')})
+                             feature_extractor={k: self.feature_extractor.get(k) for k in keys})
             if ckpt.resume is None:
                 raise ValueError(f'{file} holds no resume state')
 

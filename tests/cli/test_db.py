@@ -69,3 +69,59 @@ def test_import_and_errors(tmp_path, capsys):
     (tmp_path / 'broken.h5').write_bytes(b'\x89HDF\r\n\x1a\n' + b'\0' * 100)
     assert main(['db', 'info', str(tmp_path / 'broken.h5')]) == 1
     assert 'broken.h5' in capsys.readouterr().err
+
+
+def test_import_metad2a_pairs_counts_duplicates(tmp_path, capsys):
+    import torch
+    db = str(tmp_path / 'db.h5')
+    rng = np.random.default_rng(0)
+    torch.save({k: [torch.from_numpy(rng.normal(size=(4, 8)).astype(np.float32))]
+                for k in range(3)}, tmp_path / 'bylabel.pt')
+    torch.save([[1, 2], [2, 3]], tmp_path / 'tasks.pt')
+    torch.save({'acc': [80.2, 30.0, 60.82], 'task': [0, 1, 0], 'str': [A, A, A]},
+               tmp_path / 'pairs.pt')
+    for kind, name in (('metad2a-bylabel', 'bylabel.pt'), ('metad2a-tasks', 'tasks.pt')):
+        assert main(['db', 'import', db, kind, str(tmp_path / name)]) == 0
+    pairs = ['db', 'import', db, 'metad2a-pairs', str(tmp_path / 'pairs.pt')]
+    assert main(pairs) == 1
+    assert 'listed more than once' in capsys.readouterr().err
+    assert main(pairs + ['--duplicates', 'mean', '--recipe', 'metad2a-a']) == 0
+    out = capsys.readouterr().out
+    assert ('imported 2 results' in out
+            and '1 pair(s) listed more than once: stored the mean, --duplicates mean' in out)
+    with MetaDatabase.open(db) as d:
+        assert d.task_results('metad2a-0', 'metad2a-a')[1].tolist() == \
+            pytest.approx([70.51], abs=1e-4)
+    torch.save(torch.tensor([1, 2, 0]), tmp_path / 'idx.pt')
+    split = ['db', 'import', db, 'metad2a-split', str(tmp_path / 'idx.pt')]
+    assert main(split) == 1
+    assert 'needs --pairs' in capsys.readouterr().err
+    assert main(split + ['--pairs', str(tmp_path / 'pairs.pt'), '--num-val', '1']) == 0
+    assert "imported 1 validation pairs (pair split 'metad2a-val')" in capsys.readouterr().out
+    assert main(['db', 'info', db]) == 0
+    assert 'pair splits    metad2a-val (1 pairs)' in capsys.readouterr().out
+
+
+def test_check_names_the_damaged_dataset(db_path, tmp_path, capsys, tiny):
+    import h5py
+    assert main(['db', 'check', str(db_path)]) == 0
+    assert f'{db_path}: ok, ' in capsys.readouterr().out
+
+    def damage(src, dataset, out):
+        with h5py.File(src, 'r') as f:
+            info = f[dataset].id.get_chunk_info(0)
+        data = bytearray(src.read_bytes())
+        data[info.byte_offset + 2] ^= 0x5A
+        out.write_bytes(bytes(data))
+        return str(out)
+    bad = damage(db_path, 'results/accuracy', tmp_path / 'bad.h5')
+    for command in (['db', 'check', bad], ['db', 'check', '--no-features', bad],
+                    ['db', 'info', bad]):
+        assert main(command) == 1
+        assert 'dataset /results/accuracy is damaged' in capsys.readouterr().err
+    # Training names it before it writes or trains anything.
+    bad = damage(tiny.build_db(tmp_path / 'tiny.h5'), 'results/accuracy', tmp_path / 'bad2.h5')
+    out = tmp_path / 'run'
+    assert main(tiny.cli_train_args('predictor', bad, out)) == 1
+    assert 'dataset /results/accuracy is damaged' in capsys.readouterr().err
+    assert not out.exists()

@@ -22,3 +22,14 @@ def test_evaluate(tmp_path, capsys):
     assert main(['evaluate', '--arch', index_to_arch(9), '--benchmark', str(path),
                  '--dataset', 'cifar10']) == 1
     assert 'is not in benchmark table' in capsys.readouterr().err
+
+
+def test_evaluate_reports_skipped_rows(tmp_path, capsys):
+    path = tmp_path / 'bench.csv'
+    path.write_text(f'index,arch,cifar10\n0,{index_to_arch(0)},90.0\n1,oops,99.0\n')
+    assert main(['evaluate', '--arch', index_to_arch(0), '--benchmark', str(path),
+                 '--dataset', 'cifar10']) == 0
+    captured = capsys.readouterr()
+    assert 'rank         : 1 of 1' in captured.out
+    assert ('d2a evaluate: warning: benchmark table' in captured.err
+            and 'skipped 1 row whose arch is not a nb201 string (first: line 3' in captured.err)

@@ -37,6 +37,12 @@ def test_entry_point_sets_passive_openmp_waiting_unless_chosen(preset):
         env['OMP_WAIT_POLICY'] = preset
     code = ('import os, d2a.cli.main, torch; '
             "print(os.environ['OMP_WAIT_POLICY'])")
+    # The library alone does the same (search() must never be slower than the command).
+    for first in ('d2a.search', 'd2a.graphs'):
+        lib = subprocess.run([sys.executable, '-c', f'import os, {first}; print(os.environ'
+                              "['OMP_WAIT_POLICY'])"], env=env, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        assert lib == (preset or 'PASSIVE')
     out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == (preset or 'PASSIVE')

@@ -32,13 +32,15 @@ def test_train_arch_one_epoch(tiny, tmp_path, capsys):
     (['--arch', '|bad~0|'], 'NB201 string'),
     (['--dataset', '{tmp}/missing'], 'does not exist'),
     (['--test-fraction', '1.5'], '--test-fraction must be in (0, 1)'),
+    (['--dataset', '{one}'], 'has 1 class: training and testing a classifier needs at least 2'),
 ])
 def test_train_arch_errors(tiny, tmp_path, capsys, args, message):
     folder = tiny.write_image_folder(tmp_path / 'images', num_classes=2, per_class=3)
     base = {'--arch': ARCH, '--dataset': str(folder), '--out': str(tmp_path / 'o'),
             '--epochs': '1', '--device': 'cpu'}
     for k, v in zip(args[::2], args[1::2]):
-        base[k] = v.replace('{tmp}', str(tmp_path))
+        base[k] = v.replace('{tmp}', str(tmp_path)).replace(
+            '{one}', str(tiny.write_image_folder(tmp_path / 'one', num_classes=1)))
     argv = ['train-arch', '--no-progress'] + [x for kv in base.items() for x in kv]
     assert main(argv) == 1
     assert message in capsys.readouterr().err

@@ -44,3 +44,34 @@ def test_errors(tiny_db, tmp_path, capsys, tiny):
     assert main(['train', 'predictor', '--db', str(tmp_path / 'none.h5'), '--out',
                  str(tmp_path / 'x'), '--device', 'cpu']) == 1
     assert 'none.h5 does not exist' in capsys.readouterr().err
+
+
+def test_bad_model_args_values(tiny_db, tmp_path, capsys, tiny):
+    out = tmp_path / 'run'
+    for value, message in (('abc', "hidden_channels='abc': expected an integer"),
+                           ('-4', 'hidden_channels=-4: expected a positive integer')):
+        args = tiny.cli_train_args('predictor', tiny_db, out) + [f'hidden_channels={value}']
+        assert main(args) == 1
+        assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_predictor_validates_on_an_imported_pair_split(tiny_db, tmp_path, capsys, tiny):
+    from d2a.db import MetaDatabase
+    db = tmp_path / 'db.h5'
+    db.write_bytes(tiny_db.read_bytes())
+    with MetaDatabase.open(db, 'a') as d:
+        held = [(t, d.task_results(t)[0][0]) for t in ('t0', 't1', 't2')]
+        d.add_pair_split('val', held)
+    out = tmp_path / 'run'
+    assert main(tiny.cli_train_args('predictor', db, out) + ['--val-pairs', 'val']) == 0
+    assert '33 training items over 6 tasks, 3 validation items over 3 tasks' in \
+        capsys.readouterr().out
+    preds = __import__('json').loads((out / 'predictor.val.json').read_text())['predictions']
+    assert sorted((p['task'], p['arch']) for p in preds) == sorted(held)
+    assert main(tiny.cli_train_args('generator', db, tmp_path / 'g')
+                + ['--val-pairs', 'val']) == 1
+    assert 'applies to the predictor' in capsys.readouterr().err
+    assert main(tiny.cli_train_args('predictor', db, tmp_path / 'x')
+                + ['--val-pairs', 'nope']) == 1
+    assert "no pair split 'nope' (pair splits: val)" in capsys.readouterr().err

@@ -172,3 +172,33 @@ def test_latency_unknown_device(db_path):
     with MetaDatabase.open(db_path) as db:
         with pytest.raises(ValueError, match="no latency table for device 'cpu'.*gpu"):
             db.latency('cpu')
+
+
+def _damage(path, dataset, out):
+    # Overwrites bytes in the middle of the first stored chunk of ``dataset``.
+    import h5py
+    with h5py.File(path, 'r') as f:
+        info = f[dataset].id.get_chunk_info(0)
+    data = bytearray(path.read_bytes())
+    middle = info.byte_offset + info.size // 2
+    data[middle:middle + 4] = bytes(b ^ 0x5A for b in data[middle:middle + 4])
+    out.write_bytes(bytes(data))
+    return out
+
+
+@pytest.mark.parametrize('dataset', ['results/accuracy', 'sources/src/a', 'tasks/class_ptr'])
+def test_damaged_bytes_inside_a_dataset_are_named(db_path, tmp_path, dataset):
+    from d2a.db import check_file
+    counts = check_file(db_path)
+    assert counts['datasets'] > 10 and counts['unchecked'] == 0
+    bad = _damage(db_path, dataset, tmp_path / 'bad.h5')
+    with pytest.raises(ValueError, match=f'dataset /{dataset} is damaged'):
+        check_file(bad)
+    if dataset.startswith('sources/'):
+        check_file(bad, features=False)  # the fast form leaves features to their reads
+        with MetaDatabase.open(bad) as db, \
+                pytest.raises(ValueError, match=f'dataset /{dataset} is damaged'):
+            db.features('src', 'a')
+    else:
+        with pytest.raises(ValueError, match=f'dataset /{dataset} is damaged'):
+            check_file(bad, features=False)

@@ -55,3 +55,22 @@ def test_build_rejects_duplicate_names_and_unknown_meta_test(tmp_path):
     with pytest.raises(ValueError, match="meta-test source 'cifar'"):
         build_database(tmp_path / 'x.h5', [DigitsSource()], 'raw_pixels', meta_test=['cifar'])
     assert not (tmp_path / 'x.h5').exists()
+
+
+def test_build_prints_plain_progress_lines(tmp_path, npz_source, capsys):
+    torch.manual_seed(0)
+    build_database(tmp_path / 'db.h5', [npz_source, DigitsSource()], 'small_cnn',
+                   {'hidden_channels': 4, 'out_channels': 6, 'num_layers': 2}, image_size=8,
+                   pretrain_epochs=2, log_interval=0.0)
+    lines = capsys.readouterr().err.splitlines()
+    heads = [line.split(' (')[0] for line in lines]
+    assert heads == ['db build: load: 0/2 sources', 'db build: load: 1/2 sources',
+                     'db build: load: 2/2 sources', 'pretrain small_cnn: 0/2 epochs',
+                     'pretrain small_cnn: 1/2 epochs', 'pretrain small_cnn: 2/2 epochs',
+                     'db build: features: 0/1,837 images', 'db build: features: 40/1,837 images',
+                     'db build: features: 1,837/1,837 images']
+    assert all(' elapsed, ETA ' in line for line in lines)
+    # No lines by default (and none with bars).
+    build_database(tmp_path / 'quiet.h5', [npz_source], 'raw_pixels',
+                   {'in_channels': 3, 'size': 2}, image_size=8)
+    assert capsys.readouterr().err == ''

@@ -100,9 +100,32 @@ def test_log_interval_prints_plain_progress_lines(tmp_path, capsys):
     path = _db(tmp_path, num_tasks=2)
     label(path, 'nb201', None, 1, RECIPE, log_interval=0.0)
     lines = capsys.readouterr().err.strip().splitlines()
-    assert [line.split(' in ')[0] for line in lines] == ['label 0/1: 0/2 cells',
-                                                         'label 0/1: 1/2 cells']
-    assert all(line.endswith(' min') for line in lines)
+    assert [line.split(' (')[0] for line in lines] == ['label 0/1: 0/2 cells',
+                                                       'label 0/1: 1/2 cells']
+    assert lines[0].endswith('ETA unknown')
+    assert ' cells/min, ' in lines[1] and ' elapsed, ETA ' in lines[1]
+
+
+def test_a_second_label_of_one_shard_is_refused(tmp_path, capsys):
+    path = _db(tmp_path, num_tasks=1)
+    shard = shard_path(path, (0, 1))
+    holder = subprocess.Popen(
+        [sys.executable, '-c', 'import sys, time\nfrom d2a.utils.lock import file_lock\n'
+         f'with file_lock({str(shard)!r}):\n    print("held", flush=True)\n    time.sleep(60)'],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        args = ['db', 'label', str(path), '--archs-per-task', '1'] + RECIPE_FLAGS
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert f'{shard} is in use by another process (pid {holder.pid}, since' in err
+        assert not shard.exists()  # nothing was done
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(args) == 0  # the lock went with its holder
+    with MetaDatabase.open(path) as db:
+        assert db.num_results == 1
 
 
 def test_label_rejects_spaces_without_networks(tmp_path):

@@ -55,3 +55,22 @@ def test_merge_conflicts_leave_output_untouched(db_path, tmp_path):
     with pytest.raises(ValueError, match="task 't0' already exists with another definition"):
         merge(db_path, [clash])
     assert db_path.read_bytes() == before
+
+
+def test_pair_splits_are_stored_and_merged(db_path, tmp_path):
+    ARCH_A, ARCH_B = ARCH, ARCH.replace('skip_connect~0', 'nor_conv_3x3~0')
+    with MetaDatabase.open(db_path, 'a') as db:
+        assert db.add_pair_split('val', [('t0', ARCH_A), ('t1', ARCH_B), ('t0', ARCH_A)]) == 2
+        assert db.add_pair_split('val', [('t1', ARCH_B), ('t0', ARCH_A)]) == 0  # the same
+        with pytest.raises(ValueError, match="pair split 'val' already exists with other"):
+            db.add_pair_split('val', [('t0', ARCH_B)])
+        with pytest.raises(ValueError, match="names unknown task 'nope'"):
+            db.add_pair_split('other', [('nope', ARCH_A)])
+        assert db.info()['pair_splits'] == {'val': 2}
+    out = tmp_path / 'merged.h5'
+    assert merge(out, [db_path])['pair_splits'] == 1
+    with MetaDatabase.open(out) as db:
+        assert db.pair_splits() == ['val'] and db.pair_split('val') == [('t0', ARCH_A),
+                                                                        ('t1', ARCH_B)]
+        with pytest.raises(ValueError, match="no pair split 'x' .pair splits: val"):
+            db.pair_split('x')

@@ -41,3 +41,10 @@ def test_latency_table(tmp_path):
         LatencyTable(path, 'tpu')
     with pytest.raises(FileNotFoundError):
         LatencyTable(tmp_path / 'none.csv', 'gpu')
+
+
+def test_latency_table_of_garbage_rows_is_refused(tmp_path):
+    path = tmp_path / 'lat.csv'
+    path.write_text('index,arch,pixel3\n0,garbage,1.0\n1,|none~0|,2.0\n')
+    with pytest.raises(ValueError, match='none of its 2 rows holds a nb201 architecture'):
+        LatencyTable(path, 'pixel3')

@@ -142,3 +142,28 @@ def test_exhaustive_search_ranks_every_unique_cell_from_cached_vectors(run, tmp_
 def test_unique_cells_of_nb201():
     cells = SPACE.unique()
     assert len(cells) == 6466 and len({SPACE.canonical_key(a) for a in cells}) == 6466
+
+
+def test_degenerate_datasets_are_refused(tiny, run, tmp_path):
+    # One class: every architecture would score as perfect.
+    one = tiny.write_image_folder(tmp_path / 'one', num_classes=1, per_class=4)
+    with pytest.raises(ValueError, match='has 1 class: a search needs at least 2'):
+        search(one, run['ckpt'], device='cpu')
+    # One image per class: the re-samplings all draw the same set (spread 0.00).
+    single = tiny.write_image_folder(tmp_path / 'single', num_classes=3, per_class=1)
+    with pytest.raises(ValueError, match="class 'class0' has 1 image .3 classes below 2"):
+        search(single, run['ckpt'], device='cpu')
+    # All-NaN images.
+    images, labels = tiny.class_images(0, num_classes=3, per_class=3)
+    np.savez(tmp_path / 'nan.npz', images=np.full(images.shape, np.nan), labels=labels)
+    with pytest.raises(ValueError, match='NaN or infinite .first in image 0'):
+        search(tmp_path / 'nan.npz', run['ckpt'], device='cpu')
+    # A one-class task of a database.
+    from d2a.datasets.tasks import Task
+    from d2a.db import MetaDatabase
+    db = tmp_path / 'db.h5'
+    db.write_bytes(run['db'].read_bytes())
+    with MetaDatabase.open(db, 'a') as m:
+        m.add_tasks([Task('lone', 'shapes', ['c0'], 'meta-test')])
+    with pytest.raises(ValueError, match='db.h5:lone has 1 class'):
+        search((db, 'lone'), run['ckpt'], device='cpu')

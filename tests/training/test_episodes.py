@@ -92,3 +92,21 @@ def test_validation_by_source(tiny_db):
         assert not data.split_tasks('val')
         with pytest.raises(ValueError, match='val_by'):
             MetaTrainData(db, num_sample=3, val_by='class')
+
+
+def test_validation_on_a_pair_split(tiny_db):
+    with MetaDatabase.open(tiny_db) as db:
+        archs = {t: db.task_results(t)[0] for t in ('t0', 't1')}
+        held = {('t0', archs['t0'][0]), ('t0', archs['t0'][1]), ('t1', archs['t1'][2])}
+        data = MetaTrainData(db, num_sample=3, val_pairs=held)
+        val = data.items('predictor', 'val')
+        assert {(t, a) for t, a, _ in val} == held
+        train = data.items('predictor', 'train')
+        assert len(train) == 6 * 6 - 3 and not {(t, a) for t, a, _ in train} & held
+        # Both parts of t0 exist; its statistics come from the training part.
+        parts = [t for t in data.tasks if t.name == 't0']
+        assert sorted(t.split for t in parts) == ['train', 'val']
+        train_part = next(t for t in parts if t.split == 'train')
+        assert data.task_stats('t0')[0] == pytest.approx(float(np.mean(train_part.accs)))
+        with pytest.raises(ValueError, match='none of the 1 validation pairs is a labelled'):
+            MetaTrainData(db, num_sample=3, val_pairs={('t0', 'not-a-cell')})

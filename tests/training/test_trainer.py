@@ -137,3 +137,81 @@ def test_dataset_aware_predictor_trains_with_a_ranking_loss(tiny_db, tmp_path, t
     assert model.head == 'residual' and model.target == 'task' and model.descriptors
     with pytest.raises(ValueError, match='group_size'):
         tiny.train_config('predictor', tiny_db, tmp_path / 'x', group_size=9, batch_size=4)
+
+
+def _db_with_cnn_weights(tiny_db, path, seed: int):
+    # The tiny database's features, recorded as those of a small CNN with seeded weights:
+    # two such databases share the extractor's name and configuration, not its weights.
+    import shutil
+
+    from d2a.db import MetaDatabase
+    from d2a.features import create_extractor, extractor_to_bytes
+    shutil.copyfile(tiny_db, path)
+    torch.manual_seed(seed)
+    cnn = create_extractor('small_cnn', in_channels=3, hidden_channels=2, out_channels=12,
+                           num_layers=1)
+    with MetaDatabase.open(path, 'a') as db:
+        db.set_feature_extractor('small_cnn', 12, cnn.config(), extractor_to_bytes(cnn))
+    return path
+
+
+def _two_dbs(tiny_db, tmp_path):
+    return (_db_with_cnn_weights(tiny_db, tmp_path / 'a.h5', seed=1),
+            _db_with_cnn_weights(tiny_db, tmp_path / 'b.h5', seed=2))
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_refused_resume_leaves_the_folder_untouched(tiny_db, tmp_path, tiny):
+    db_a, db_b = _two_dbs(tiny_db, tmp_path)
+    out = tmp_path / 'run'
+    train(tiny.train_config('predictor', db_a, out))
+    before = _snapshot(out)
+    # Same extractor name, configuration and feature size: only the weights' hash differs.
+    with pytest.raises(ValueError, match='feature extractor weights_sha256'):
+        train(tiny.train_config('predictor', db_b, out, epochs=2), resume=True)
+    assert _snapshot(out) == before
+
+
+def test_a_model_never_replaces_the_extractor_another_depends_on(tiny_db, tmp_path, tiny):
+    db_a, db_b = _two_dbs(tiny_db, tmp_path)
+    out = tmp_path / 'run'
+    train(tiny.train_config('generator', db_a, out))
+    before = _snapshot(out)
+    for overwrite in (False, True):
+        with pytest.raises(ValueError, match='holds a generator trained on other features'):
+            train(tiny.train_config('predictor', db_b, out), overwrite=overwrite)
+        assert _snapshot(out) == before
+    # A leftover extractor.pt of other weights is replaced only with overwrite.
+    (out / 'generator.pt').unlink()
+    (out / 'generator.last.pt').unlink()
+    with pytest.raises(ValueError, match='another feature extractor'):
+        train(tiny.train_config('predictor', db_b, out))
+    train(tiny.train_config('predictor', db_b, out), overwrite=True)
+    assert (out / 'extractor.pt').read_bytes() != before['extractor.pt']
+    # The same database joins the folder as before.
+    train(tiny.train_config('generator', db_b, out))
+
+
+def test_search_refuses_models_of_other_extractor_weights(tiny_db, tmp_path, tiny):
+    import shutil
+
+    from d2a.search import search
+    db_a, db_b = _two_dbs(tiny_db, tmp_path)
+    train(tiny.train_config('generator', db_a, tmp_path / 'a'))
+    train(tiny.train_config('predictor', db_b, tmp_path / 'b'))
+    folder = tiny.write_image_folder(tmp_path / 'images')
+    mixed = tmp_path / 'mixed'
+    mixed.mkdir()
+    shutil.copy(tmp_path / 'a' / 'generator.pt', mixed)
+    shutil.copy(tmp_path / 'b' / 'predictor.pt', mixed)
+    shutil.copy(tmp_path / 'a' / 'extractor.pt', mixed)
+    with pytest.raises(ValueError, match='different features: generator weights_sha256'):
+        search(folder, checkpoint_dir=mixed, num_candidates=4, top_k=1, device='cpu')
+    # Both models of one database, with the extractor.pt of another.
+    train(tiny.train_config('generator', db_b, tmp_path / 'b'))
+    shutil.copy(tmp_path / 'a' / 'extractor.pt', tmp_path / 'b')
+    with pytest.raises(ValueError, match='differ from those the checkpoints'):
+        search(folder, checkpoint_dir=tmp_path / 'b', num_candidates=4, top_k=1, device='cpu')

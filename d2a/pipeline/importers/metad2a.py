@@ -11,6 +11,8 @@ Formats (MetaD2A, Lee et al., ICLR 2021, and the copy redistributed with Diffusi
   (float or tensor), ``task`` (index into the task list) and the architecture, as a pickled
   python-igraph ``Graph`` under ``graph`` or ``g`` and, in the DiffusionNAG copy, as the
   NB201 string under ``str``: :func:`import_pairs`;
+* ``meta_train_tasks_predictor_idx.pt`` -- a permutation of the pairs, the first 400
+  validation: :func:`import_pair_split`;
 * ``nasbench201.pt`` -- dict with ``['arch']['str']`` and ``['test-acc'][dataset]``:
   :func:`import_nasbench201`.
 
@@ -134,6 +136,14 @@ def load_pt(path: PathLike) -> Any:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'MetaD2A file {path} does not exist')
+    with path.open('rb') as f:
+        head = f.read(4)
+    # torch.save writes a zip archive (PK..) or, in the legacy format, a pickle (0x80 ...).
+    if not (head.startswith(b'PK') or head[:1] == b'\x80'):
+        kind = 'empty' if not head else \
+            'text' if all(32 <= b < 127 or b in (9, 10, 13) for b in head) else 'other data'
+        raise ValueError(f'{path} is not a torch file (it holds {kind}, starting {head!r}); '
+                         'MetaD2A files are written by torch.save')
     try:
         # weights_only=False is required with a custom pickle_module; the restricted
         # unpickler is what keeps the load safe.
@@ -229,12 +239,29 @@ def import_task_list(db: MetaDatabase, path: PathLike, source: str = 'imgnet32',
     data = load_pt(path)
     if not isinstance(data, (list, tuple)):
         raise ValueError(f'{path}: expected a list of tasks (lists of class ids)')
+    if source not in db.sources():
+        raise ValueError(f'{path}: the tasks are over source {source!r}, which {db.path} does '
+                         'not hold (import its features first: d2a db import DB metad2a-bylabel '
+                         f'FILE --source {source}, or name the source with --source)')
+    have = set(db.classes(source))
     tasks = []
     for i, ids in enumerate(data):
-        ids = np.asarray(ids.tolist() if hasattr(ids, 'tolist') else ids).reshape(-1)
+        ids = np.asarray(ids.tolist() if hasattr(ids, 'tolist') else ids)
+        if ids.ndim != 1:
+            raise ValueError(f'{path}: task {i} is {ids.tolist()!r}, not a list of class ids '
+                             '(a task list is a list of lists)')
         if not np.issubdtype(ids.dtype, np.integer):
             raise ValueError(f'{path}: task {i} holds non-integer class ids')
-        tasks.append(Task(f'{prefix}{i}', source, [str(int(c) - class_base) for c in ids], split))
+        if len(ids) < 2:
+            raise ValueError(f'{path}: task {i} has {len(ids)} class id(s); a task needs at '
+                             'least 2 classes')
+        classes = [str(int(c) - class_base) for c in ids]
+        missing = [c for c in classes if c not in have]
+        if missing:
+            raise ValueError(f'{path}: task {i} uses class id {int(missing[0]) + class_base}, '
+                             f'class {missing[0]!r} of source {source!r} is not in {db.path} '
+                             f'(--class-base {class_base}: is it right?)')
+        tasks.append(Task(f'{prefix}{i}', source, classes, split))
     before = len(db.tasks())
     db.add_tasks(tasks)
     return len(db.tasks()) - before
@@ -248,11 +275,30 @@ def pair_archs(data: Dict[str, Any], path: Path) -> List[str]:
     return [graph_to_arch(g, f'{path}[{key!r}][{i}]') for i, g in enumerate(_column(data, key, path))]
 
 
+#: What :func:`import_pairs` does with a (task, architecture) pair the file holds twice.
+DUPLICATE_POLICIES = ('error', 'first', 'mean')
+
+
 def import_pairs(db: MetaDatabase, path: PathLike, prefix: str = 'metad2a-',
-                 recipe: str = METAD2A_RECIPE) -> int:
+                 recipe: str = METAD2A_RECIPE, duplicates: str = 'error') -> Dict[str, int]:
     r"""Imports ``meta_train_tasks_predictor.pt`` / ``..._generator.pt`` (pairs of task
     index, architecture and accuracy) as results; the tasks (``<prefix><task>``) must have
-    been imported. Returns the number of rows added."""
+    been imported. Rows are stored with seed ``-1`` (one imported value per pair) and
+    epochs ``0`` (unknown).
+
+    Args:
+        recipe (str): recipe id of the rows: a second pairs file from another protocol
+            joins the database under another id.
+        duplicates (str): a (task, architecture) pair listed more than once (MetaD2A's
+            predictor file has two, with different accuracies): ``'error'`` refuses the
+            file naming them, ``'first'`` keeps the first copy, ``'mean'`` stores the mean.
+
+    Returns ``{'added': rows added, 'duplicates': pairs listed more than once, 'stored':
+    pairs the database already held (kept as stored)}``.
+    """
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ValueError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, "
+                         f'got {duplicates!r}')
     path = Path(path)
     data = load_pt(path)
     if not isinstance(data, dict):
@@ -268,9 +314,62 @@ def import_pairs(db: MetaDatabase, path: PathLike, prefix: str = 'metad2a-',
     if missing:
         raise ValueError(f'{path}: task {missing[0]!r} is not in {db.path} (import the task '
                          'list first)')
+    groups: Dict[Tuple[int, str], List[int]] = {}
+    for i, key in enumerate(zip(tasks, archs)):
+        groups.setdefault(key, []).append(i)
+    repeated = [(key, idx) for key, idx in groups.items() if len(idx) > 1]
+    if repeated and duplicates == 'error':
+        (task, arch), idx = repeated[0]
+        raise ValueError(
+            f'{path}: {len(repeated)} (task, architecture) pair{"s" if len(repeated) > 1 else ""} '
+            f'listed more than once, e.g. task {task} {arch} at entries {idx} with accuracies '
+            f"{', '.join(f'{accs[i]:.2f}' for i in idx)}: choose --duplicates first or "
+            '--duplicates mean')
+    merged = {key: accs[idx[0]] if duplicates == 'first' else float(np.mean([accs[i] for i in idx]))
+              for key, idx in groups.items()}
     db.add_recipe(recipe, {'recipe': None, 'data': {'origin': path.name}})
-    return db.add_results(ResultRow(f'{prefix}{t}', a, acc, recipe, 0, 0)
-                          for t, a, acc in zip(tasks, archs, accs))
+    added = db.add_results(ResultRow(f'{prefix}{t}', a, acc, recipe, -1, 0)
+                           for (t, a), acc in merged.items())
+    return {'added': added, 'duplicates': len(repeated), 'stored': len(merged) - added}
+
+
+def import_pair_split(db: MetaDatabase, path: PathLike, pairs_path: PathLike,
+                      name: str = 'metad2a-val', num_val: int = 400,
+                      prefix: str = 'metad2a-') -> int:
+    r"""Imports MetaD2A's split file (``meta_train_tasks_predictor_idx.pt``): a permutation
+    of the entries of the pairs file ``pairs_path``, whose first ``num_val`` entries MetaD2A
+    validates on. Their (task, architecture) pairs are stored as the pair split ``name``
+    (see :meth:`~d2a.db.MetaDatabase.add_pair_split`; ``d2a train predictor --val-pairs
+    NAME`` validates on them). The tasks must have been imported.
+
+    Returns the number of pairs stored.
+    """
+    path, pairs_path = Path(path), Path(pairs_path)
+    perm = load_pt(path)
+    perm = np.asarray(perm.tolist() if hasattr(perm, 'tolist') else perm)
+    if perm.ndim != 1 or not np.issubdtype(perm.dtype, np.integer):
+        raise ValueError(f'{path}: expected a 1-D permutation of pair indices, got '
+                         f'{perm.dtype} values of shape {list(perm.shape)}')
+    data = load_pt(pairs_path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{pairs_path}: expected a dict of parallel lists ('acc', 'task', "
+                         "'graph'/'g'/'str')")
+    archs = pair_archs(data, pairs_path)
+    tasks = [int(_to_float(t, f'{pairs_path}[task][{i}]'))
+             for i, t in enumerate(_column(data, 'task', pairs_path))]
+    if sorted(perm.tolist()) != list(range(len(archs))):
+        raise ValueError(f'{path}: {len(perm):,} indices are not a permutation of the '
+                         f'{len(archs):,} pairs of {pairs_path} (is it the split of another '
+                         'file?)')
+    if not 0 < num_val < len(perm):
+        raise ValueError(f'num_val must be in [1, {len(perm) - 1}], got {num_val}')
+    pairs = [(f'{prefix}{tasks[i]}', archs[i]) for i in perm[:num_val].tolist()]
+    known = {t.name for t in db.tasks()}
+    missing = sorted({t for t, _ in pairs} - known)
+    if missing:
+        raise ValueError(f'{path}: task {missing[0]!r} is not in {db.path} (import the task '
+                         'list first)')
+    return db.add_pair_split(name, pairs)
 
 
 def import_nasbench201(db: MetaDatabase, path: PathLike, datasets: Iterable[str],

@@ -68,9 +68,11 @@ def test_import_metad2a(tmp_path, fake_igraph, variant):
         assert db.feature_dim == 512 and db.feature_extractor_name == 'resnet18_imagenet'
         assert import_task_list(db, tmp_path / 'meta_train_task_lst.pt') == 2
         assert db.task('metad2a-1').classes == ['1', '2', '3']  # 1-based ids -> keys
-        assert import_pairs(db, tmp_path / 'meta_train_tasks_predictor.pt') == 3
+        assert import_pairs(db, tmp_path / 'meta_train_tasks_predictor.pt') == \
+            {'added': 3, 'duplicates': 0, 'stored': 0}
         archs, accs = db.task_results('metad2a-0')
         assert dict(zip(archs, accs.tolist())) == {A: 91.0, B: 40.0}
+        assert set(db.results().seed.tolist()) == {-1}  # as the schema says of imported rows
         assert import_nasbench201(db, tmp_path / 'nasbench201.pt', ['cifar100']) == 2
         assert db.task_features('metad2a-0', 5).shape == (3, 5, 512)
 
@@ -111,3 +113,79 @@ def test_damaged_and_wrong_files(tmp_path, fake_igraph):
         import_bylabel(db, tmp_path / 'small.pt', 'other')
         with pytest.raises(ValueError, match="have dim 512, but the database's feature_dim is 16"):
             import_bylabel(db, tmp_path / 'imgnet32bylabel.pt', 'imgnet32')
+
+
+def _pairs_db(tmp_path, fake_igraph):
+    _write_files(tmp_path, fake_igraph, 'g')
+    db = MetaDatabase.create(tmp_path / 'db.h5')
+    import_bylabel(db, tmp_path / 'imgnet32bylabel.pt', 'imgnet32')
+    import_task_list(db, tmp_path / 'meta_train_task_lst.pt')
+    return db
+
+
+@pytest.mark.parametrize('policy,acc', [('first', 80.2), ('mean', (80.2 + 60.82) / 2)])
+def test_duplicate_pairs_are_counted_and_chosen(tmp_path, fake_igraph, policy, acc):
+    # As in MetaD2A's predictor file: one (task, cell) pair twice, with other accuracies.
+    pairs = {'acc': [80.2, 40.0, 60.82], 'task': [0, 0, 0], 'str': [A, B, A]}
+    torch.save(pairs, tmp_path / 'dup.pt')
+    with _pairs_db(tmp_path, fake_igraph) as db:
+        with pytest.raises(ValueError, match=r'1 \(task, architecture\) pair listed more than '
+                                             r'once, e.g. task 0 .* at entries \[0, 2\] with '
+                                             'accuracies 80.20, 60.82: choose --duplicates'):
+            import_pairs(db, tmp_path / 'dup.pt')
+        assert import_pairs(db, tmp_path / 'dup.pt', duplicates=policy) == \
+            {'added': 2, 'duplicates': 1, 'stored': 0}
+        archs, accs = db.task_results('metad2a-0')
+        assert dict(zip(archs, accs.tolist()))[A] == pytest.approx(acc, abs=1e-4)
+        # The same file again adds nothing, and says so.
+        assert import_pairs(db, tmp_path / 'dup.pt', duplicates=policy)['stored'] == 2
+        # A second pairs file joins under its own recipe id.
+        torch.save({'acc': [70.0], 'task': [1], 'str': [B]}, tmp_path / 'other.pt')
+        with pytest.raises(ValueError, match="recipe 'metad2a' already exists with other fields "
+                                             r'\(stored .*dup.pt.*, new .*other.pt.*\): store '
+                                             'the new results under another recipe id'):
+            import_pairs(db, tmp_path / 'other.pt')
+        assert import_pairs(db, tmp_path / 'other.pt', recipe='metad2a-gen')['added'] == 1
+        assert set(db.recipes()) == {'metad2a', 'metad2a-gen'}
+
+
+def test_bad_task_lists_are_refused(tmp_path, fake_igraph):
+    _write_files(tmp_path, fake_igraph, 'g')
+    with MetaDatabase.create(tmp_path / 'db.h5') as db:
+        # Tasks over a source whose features are not in the database.
+        with pytest.raises(ValueError, match="over source 'imgnet32', which .* does not hold"):
+            import_task_list(db, tmp_path / 'meta_train_task_lst.pt')
+        import_bylabel(db, tmp_path / 'imgnet32bylabel.pt', 'imgnet32')
+        torch.save([3, 1, 2], tmp_path / 'ints.pt')  # a plain list of integers
+        with pytest.raises(ValueError, match='task 0 is 3, not a list of class ids'):
+            import_task_list(db, tmp_path / 'ints.pt')
+        torch.save([[1, 2], [4]], tmp_path / 'one.pt')
+        with pytest.raises(ValueError, match='task 1 has 1 class id'):
+            import_task_list(db, tmp_path / 'one.pt')
+        torch.save([[1, 9]], tmp_path / 'far.pt')
+        with pytest.raises(ValueError, match="task 0 uses class id 9, class '8' of source"):
+            import_task_list(db, tmp_path / 'far.pt')
+        assert db.tasks() == []
+
+
+def test_a_text_file_is_not_a_torch_file(tmp_path):
+    (tmp_path / 'notes.pt').write_text('acc,task\n1,2\n')
+    with pytest.raises(ValueError, match=r"notes.pt is not a torch file \(it holds text"):
+        load_pt(tmp_path / 'notes.pt')
+
+
+def test_import_pair_split(tmp_path, fake_igraph):
+    from d2a.pipeline.importers.metad2a import import_pair_split
+    with _pairs_db(tmp_path, fake_igraph) as db:
+        pairs = tmp_path / 'meta_train_tasks_predictor.pt'  # entries: (0, A), (0, B), (1, A)
+        torch.save(torch.tensor([2, 0, 1]), tmp_path / 'idx.pt')
+        assert import_pair_split(db, tmp_path / 'idx.pt', pairs, num_val=2) == 2
+        assert db.pair_split('metad2a-val') == [('metad2a-1', A), ('metad2a-0', A)]
+        torch.save(torch.tensor([2, 0, 0]), tmp_path / 'bad.pt')
+        with pytest.raises(ValueError, match='3 indices are not a permutation of the 3 pairs'):
+            import_pair_split(db, tmp_path / 'bad.pt', pairs, name='x')
+        torch.save([[0, 1]], tmp_path / 'nested.pt')
+        with pytest.raises(ValueError, match='expected a 1-D permutation'):
+            import_pair_split(db, tmp_path / 'nested.pt', pairs, name='x')
+        with pytest.raises(ValueError, match=r'num_val must be in \[1, 2\], got 3'):
+            import_pair_split(db, tmp_path / 'idx.pt', pairs, name='x', num_val=3)
