@@ -21,8 +21,9 @@ Representations and converters
 
 A graph is valid only if the four layers of each stage carry the same depth.
 :func:`count_params` and :func:`count_flops` give the size of a sub-network in OFA's
-MobileNetV3-Large layout; :class:`MBV3CostModel` (:meth:`MBV3Space.cost_model`) holds them
-for one choice of sizes.
+MobileNetV3-Large layout, with its strides adapted to small images (:func:`layout_strides`);
+:class:`MBV3CostModel` (:meth:`MBV3Space.cost_model`) holds them for one choice of sizes, and
+:class:`d2a.nets.MBV3Network` is the network they count.
 """
 from __future__ import annotations
 
@@ -248,9 +249,11 @@ class MBV3Space(SearchSpace):
         return _CHAIN.clone(), torch.zeros_like(_CHAIN)
 
     def cost_model(self, image_size: int = 224, in_channels: int = 3, num_classes: int = 1000,
-                   width_mult: float = 1.0) -> 'MBV3CostModel':
-        r"""The :class:`MBV3CostModel` of OFA's MobileNetV3-Large layout with these sizes."""
-        return MBV3CostModel(image_size, in_channels, num_classes, width_mult)
+                   width_mult: float = 1.0,
+                   strides: Optional[Sequence[int]] = None) -> 'MBV3CostModel':
+        r"""The :class:`MBV3CostModel` of OFA's MobileNetV3-Large layout with these sizes
+        (strides: :func:`layout_strides` of ``image_size`` unless given)."""
+        return MBV3CostModel(image_size, in_channels, num_classes, width_mult, strides)
 
 
 def sample_config(rng: Optional[random.Random] = None) -> Config:
@@ -268,6 +271,47 @@ BASE_WIDTHS: Tuple[int, ...] = (16, 16, 24, 40, 80, 112, 160, 960, 1280)
 STAGE_STRIDES: Tuple[int, ...] = (2, 2, 2, 1, 2)
 STAGE_SE: Tuple[bool, ...] = (False, True, False, True, True)
 STAGE_ACT: Tuple[str, ...] = ('relu', 'relu', 'h_swish', 'h_swish', 'h_swish')
+#: OFA's strides in the order of :func:`layout_strides`: first conv, first block, the 5 stages.
+OFA_STRIDES: Tuple[int, ...] = (2, 1) + STAGE_STRIDES
+#: :func:`layout_strides` keeps the last feature map at least this many pixels wide.
+MIN_FEATURE_SIZE = 3
+
+
+def layout_strides(image_size: int) -> Tuple[int, ...]:
+    r"""Strides of the first conv, the first block and the first layer of each of the 5
+    stages for ``image_size`` x ``image_size`` images: OFA's layout, adapted for small ones.
+
+    OFA halves the resolution five times (first conv and stages 1, 2, 3 and 5: 224 -> 7).
+    Small images keep only the *last* ``h`` of these halvings, ``h`` the most (at most 5)
+    that leave the last feature map at least :data:`MIN_FEATURE_SIZE` = 3 pixels wide;
+    the earlier ones run at stride 1, as CIFAR versions of MobileNets drop their first
+    downsamplings. Images of 65 pixels or more get OFA's strides unchanged (224 -> 7x7),
+    64 -> 4x4 (the first conv at stride 1), 32 -> 4x4 (first conv and stage 1 at
+    stride 1), 16 and 12 -> 4x4 and 3x3 (only stages 3 and 5 at stride 2), 8 -> 4x4
+    (stage 5 only), 4 or less: no downsampling. Sizes are rounded up at each halving
+    (padding ``k // 2``).
+
+    Returns:
+        seven ints, in the order of :data:`OFA_STRIDES`.
+    """
+    if not isinstance(image_size, int) or image_size < 1:
+        raise ValueError(f'image_size must be a positive integer, got {image_size!r}')
+    halvings = 0
+    while halvings < 5 and _conv_out(image_size, 2 ** (halvings + 1)) >= MIN_FEATURE_SIZE:
+        halvings += 1
+    where = [i for i, s in enumerate(OFA_STRIDES) if s == 2]
+    keep = set(where[len(where) - halvings:])
+    return tuple(2 if i in keep else 1 for i in range(len(OFA_STRIDES)))
+
+
+def check_strides(strides: Sequence[int]) -> Tuple[int, ...]:
+    r"""Validates seven strides (:data:`OFA_STRIDES` order), each 1 or 2."""
+    values = tuple(strides)
+    if len(values) != len(OFA_STRIDES) or any(s not in (1, 2) for s in values):
+        raise ValueError(f'MobileNetV3 strides must be {len(OFA_STRIDES)} values of 1 or 2 '
+                         '(first conv, first block, stages 1-5), got '
+                         f'{list(values)}')
+    return tuple(int(s) for s in values)
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -283,12 +327,17 @@ def _conv_out(size: int, stride: int) -> int:
 
 
 def _stats(arch: Arch, image_size: int, num_classes: int, width_mult: float,
-           in_channels: int = 3) -> Tuple[int, int]:
+           in_channels: int = 3, strides: Optional[Sequence[int]] = None) -> Tuple[int, int]:
     cfg = _as_config(arch)
     if image_size < 1:
         raise ValueError(f'image_size must be positive, got {image_size}')
     if num_classes < 1:
         raise ValueError(f'num_classes must be positive, got {num_classes}')
+    if in_channels < 1:
+        raise ValueError(f'in_channels must be positive, got {in_channels}')
+    if not width_mult > 0:
+        raise ValueError(f'width_mult must be positive, got {width_mult}')
+    strides = layout_strides(image_size) if strides is None else check_strides(strides)
     w = [make_divisible(c * width_mult) for c in BASE_WIDTHS]
     params, macs = 0, 0
 
@@ -313,15 +362,15 @@ def _stats(arch: Arch, image_size: int, num_classes: int, width_mult: float,
         conv(mid, c_out, 1, hw)
         return hw
 
-    hw = _conv_out(image_size, 2)
+    hw = _conv_out(image_size, strides[0])
     conv(in_channels, w[0], 3, hw)
-    hw = mbconv(w[0], w[1], 3, 1, 1, hw, se=False)
+    hw = mbconv(w[0], w[1], 3, 1, strides[1], hw, se=False)
     c = w[1]
     for s in range(NUM_STAGES):
         for j in range(cfg['d'][s]):
             i = s * MAX_DEPTH + j
             hw = mbconv(c, w[2 + s], cfg['ks'][i], cfg['e'][i],
-                        STAGE_STRIDES[s] if j == 0 else 1, hw, STAGE_SE[s])
+                        strides[2 + s] if j == 0 else 1, hw, STAGE_SE[s])
             c = w[2 + s]
     conv(c, w[7], 1, hw)
     conv(w[7], w[8], 1, 1, bn=False)  # feature mix after global pooling
@@ -330,7 +379,8 @@ def _stats(arch: Arch, image_size: int, num_classes: int, width_mult: float,
     return params, macs
 
 
-def count_params(arch: Arch, num_classes: int = 1000, width_mult: float = 1.0) -> int:
+def count_params(arch: Arch, num_classes: int = 1000, width_mult: float = 1.0,
+                 in_channels: int = 3) -> int:
     r"""Number of trainable parameters of a sub-network, as OFA counts them.
 
     Counted: every convolution weight, BatchNorm weight and bias (after the first conv,
@@ -340,47 +390,56 @@ def count_params(arch: Arch, num_classes: int = 1000, width_mult: float = 1.0) -
     MobileNetV3-Large: first conv 3x3 stride 2 to 16 channels, a 3x3 MBConv (expand 1)
     to 16, stages of widths 24/40/80/112/160 with strides 2/2/2/1/2 and SE in stages
     2, 4 and 5, final expand 1x1 to 960, global pooling, feature mix 1x1 to 1280,
-    classifier. Widths are scaled by ``width_mult`` and rounded like OFA.
+    classifier. Widths are scaled by ``width_mult`` and rounded like OFA. Strides do not
+    change the count; :class:`d2a.nets.MBV3Network` builds this network.
 
     Args:
         arch (str or dict): string or OFA config dict.
         num_classes (int, optional): classifier outputs. (default: :obj:`1000`)
         width_mult (float, optional): OFA's width multiplier (``1.0`` or ``1.2`` for
             its released supernets). (default: :obj:`1.0`)
+        in_channels (int, optional): image channels. (default: :obj:`3`)
     """
-    return _stats(arch, 224, num_classes, width_mult)[0]
+    return _stats(arch, 224, num_classes, width_mult, in_channels)[0]
 
 
 def count_flops(arch: Arch, image_size: int = 224, num_classes: int = 1000,
-                width_mult: float = 1.0) -> int:
+                width_mult: float = 1.0, in_channels: int = 3,
+                strides: Optional[Sequence[int]] = None) -> int:
     r"""Multiply-accumulates (MACs, what OFA and MobileNet papers call FLOPs) of one
     ``image_size`` x ``image_size`` image through a sub-network.
 
     Counted like OFA's profiler: convolutions (``c_out * c_in / groups * k * k`` per
     output position, squeeze-excitation convs at 1x1) and the classifier
     (``in * out``); biases, BatchNorm, activations, pooling and residual additions are
-    not counted. See :func:`count_params` for the layout.
+    not counted. See :func:`count_params` for the layout; the strides are
+    :func:`layout_strides` of ``image_size`` (OFA's from 65 pixels up) unless
+    ``strides`` gives seven (e.g. :data:`OFA_STRIDES` at any size).
     """
-    return _stats(arch, image_size, num_classes, width_mult)[1]
+    return _stats(arch, image_size, num_classes, width_mult, in_channels, strides)[1]
 
 
 class MBV3CostModel(CostModel):
     r"""Parameters and MACs of sub-networks (:func:`count_params`, :func:`count_flops`) for
-    one image size, number of image channels, classes and width multiplier.
+    one image size, number of image channels, classes, width multiplier and strides
+    (default :func:`layout_strides` of ``image_size``): those of
+    :class:`d2a.nets.MBV3Network` with the same arguments.
 
     The smallest network is the one with every stage at depth 2 and every layer at kernel 3
     and expand ratio 3: each count grows with depth, kernel size and expand ratio.
     """
     def __init__(self, image_size: int = 224, in_channels: int = 3, num_classes: int = 1000,
-                 width_mult: float = 1.0) -> None:
+                 width_mult: float = 1.0, strides: Optional[Sequence[int]] = None) -> None:
         self.image_size, self.in_channels = image_size, in_channels
         self.num_classes, self.width_mult = num_classes, width_mult
+        self.strides = layout_strides(image_size) if strides is None else check_strides(strides)
         smallest = {'ks': [KERNELS[0]] * NUM_LAYERS, 'e': [EXPANDS[0]] * NUM_LAYERS,
                     'd': [DEPTHS[0]] * NUM_STAGES}
         self._min = self._stats(smallest)
 
     def _stats(self, arch: Arch) -> Tuple[int, int]:
-        return _stats(arch, self.image_size, self.num_classes, self.width_mult, self.in_channels)
+        return _stats(arch, self.image_size, self.num_classes, self.width_mult, self.in_channels,
+                      self.strides)
 
     def params(self, arch: str) -> int:
         return self._stats(arch)[0]
@@ -396,4 +455,5 @@ class MBV3CostModel(CostModel):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(image_size={self.image_size}, '
-                f'num_classes={self.num_classes}, width_mult={self.width_mult})')
+                f'in_channels={self.in_channels}, num_classes={self.num_classes}, '
+                f'width_mult={self.width_mult}, strides={self.strides})')

@@ -1,5 +1,7 @@
-r"""Training an NB201 cell's network with a :class:`~d2a.nets.recipe.Recipe`: the runs that
-label architectures (``d2a db label``) and that train a chosen one (``d2a train-arch``).
+r"""Training the network of an architecture with a :class:`~d2a.nets.recipe.Recipe`: the
+runs that label architectures (``d2a db label``) and that train a chosen one
+(``d2a train-arch``). The recipe's space picks the network (:func:`~d2a.nets.build_network`:
+an NB201 cell's network or a MobileNetV3).
 
 SGD with (Nesterov) momentum, weight decay and a per-iteration cosine schedule, as in
 NAS-Bench-201; inputs are image tensors that are already normalised. On CPU a run is
@@ -15,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from d2a.nets.nb201 import NB201Network
+from d2a.nets.build import build_network
 from d2a.nets.recipe import Recipe, TrainResult
 
 
@@ -60,11 +62,11 @@ def _device(device: Optional[Union[str, torch.device]]) -> torch.device:
 def train_model(arch: str, train_x: Tensor, train_y: Tensor, recipe: Recipe,
                 num_classes: Optional[int] = None,
                 device: Optional[Union[str, torch.device]] = None,
-                progress: bool = False) -> Tuple[NB201Network, float, float]:
-    r"""Trains :class:`~d2a.nets.NB201Network` of ``arch`` with ``recipe``.
+                progress: bool = False) -> Tuple[nn.Module, float, float]:
+    r"""Trains the network of ``arch`` (:func:`~d2a.nets.build_network`) with ``recipe``.
 
     Args:
-        arch (str): NB201 cell string.
+        arch (str): architecture string of the recipe's space (:attr:`Recipe.space`).
         train_x (torch.Tensor): normalised images ``[n, channels, height, width]``.
         train_y (torch.Tensor): labels ``[n]`` in ``0 .. num_classes - 1``.
         recipe (Recipe): the training recipe.
@@ -85,12 +87,13 @@ def train_model(arch: str, train_x: Tensor, train_y: Tensor, recipe: Recipe,
         raise ValueError(f'training label {int(train_y.max())} is out of range for '
                          f'{num_classes} classes')
     dev = _device(device)
+    x = _resize(train_x.to(dev, torch.float32), recipe.image_size)
     # Seeded CPU initialisation without touching the caller's global RNG.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.seed)
-        model = NB201Network(arch, recipe.C, recipe.N, train_x.size(1), num_classes)
+        model = build_network(arch, recipe, train_x.size(1), num_classes,
+                              image_size=min(x.shape[-2:]))
     model = model.to(dev)
-    x = _resize(train_x.to(dev, torch.float32), recipe.image_size)
     y = train_y.to(dev, torch.long)
     gen = torch.Generator().manual_seed(recipe.seed)
 
@@ -161,7 +164,7 @@ def train_and_evaluate(arch: str, train_x: Tensor, train_y: Tensor, test_x: Tens
     r"""Trains ``arch`` on the training images with ``recipe`` and tests it.
 
     Args:
-        arch (str): NB201 cell string.
+        arch (str): architecture string of the recipe's space.
         train_x, test_x (torch.Tensor): normalised images ``[n, c, h, w]``.
         train_y, test_y (torch.Tensor): labels ``[n]``.
         recipe (Recipe): the training recipe.

@@ -1,9 +1,10 @@
-r"""How an NB201 cell's network is sized and trained (:class:`Recipe`), and what a run
-returns (:class:`TrainResult`): plain data, without torch, so that the command line reads
-the defaults and the meta-database stores a recipe's fields as JSON.
+r"""How the network of an architecture is sized and trained (:class:`Recipe`), and what a
+run returns (:class:`TrainResult`): plain data, without torch, so that the command line
+reads the defaults and the meta-database stores a recipe's fields as JSON.
 
 :meth:`Recipe.nb201` is NAS-Bench-201's own protocol (C=16, N=5, 200 epochs); the
 importers of its tables record it as the recipe of the imported accuracies.
+:meth:`Recipe.mbv3_mini` trains a MobileNetV3 of the ``mbv3`` space on CPU in seconds.
 """
 from __future__ import annotations
 
@@ -14,16 +15,21 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
 SCHEDULES = ('cosine', 'constant')
+#: Search spaces whose networks a recipe trains (:func:`d2a.nets.build_network`).
+RECIPE_SPACES = ('nb201', 'mbv3')
+#: Fields added after recipes were first stored: left out of :meth:`Recipe.to_dict` and
+#: :attr:`Recipe.recipe_id` at these defaults, so that earlier recipes keep their ids.
+_LATER_FIELDS = {'space': 'nb201', 'width_mult': 1.0}
 
 
 @dataclass(frozen=True)
 class Recipe:
-    r"""How to train (and size) an NB201 network.
+    r"""How to train (and size) the network of an architecture of a search space.
 
     Args:
         name (str): a readable name, the prefix of :attr:`recipe_id`.
-        C (int): channels of the first stage.
-        N (int): cells per stage.
+        C (int): channels of the first stage (NB201 only).
+        N (int): cells per stage (NB201 only).
         epochs (int): passes over the training images.
         batch_size (int): images per step.
         lr (float): peak learning rate.
@@ -36,6 +42,11 @@ class Recipe:
         augment (bool): random crop (zero padding 4) and horizontal flip per batch, as
             NAS-Bench-201 does on CIFAR; off for data where flips change the class.
         seed (int): seed of the weight initialisation, shuffling and augmentation.
+        space (str): the search space whose networks this recipe trains: ``'nb201'``
+            (:class:`~d2a.nets.NB201Network` with ``C`` and ``N``) or ``'mbv3'``
+            (:class:`~d2a.nets.MBV3Network` with ``width_mult``, its strides chosen for
+            ``image_size``, or for the images' size when ``image_size`` is ``None``).
+        width_mult (float): MobileNetV3 width multiplier (``mbv3`` only).
     """
     name: str = 'custom'
     C: int = 16
@@ -50,6 +61,8 @@ class Recipe:
     image_size: Optional[int] = None
     augment: bool = False
     seed: int = 0
+    space: str = 'nb201'
+    width_mult: float = 1.0
 
     def __post_init__(self) -> None:
         for key in ('C', 'N', 'epochs', 'batch_size'):
@@ -66,6 +79,13 @@ class Recipe:
                                             or self.image_size < 1):
             raise ValueError(f"recipe field 'image_size' must be a positive integer or None, "
                              f'got {self.image_size!r}')
+        if self.space not in RECIPE_SPACES:
+            raise ValueError(f"recipe field 'space' must be one of {list(RECIPE_SPACES)}, "
+                             f'got {self.space!r}')
+        if isinstance(self.width_mult, bool) or not isinstance(self.width_mult, (int, float)) \
+                or not self.width_mult > 0:
+            raise ValueError(f"recipe field 'width_mult' must be a positive number, "
+                             f'got {self.width_mult!r}')
         if not self.name or any(c in self.name for c in ' /\\'):
             raise ValueError(f"recipe field 'name' must be non-empty without spaces or slashes, "
                              f'got {self.name!r}')
@@ -92,8 +112,27 @@ class Recipe:
         return cls(name='mini', C=8, N=1, epochs=12, batch_size=32, lr=0.05, image_size=12,
                    seed=seed)
 
+    @classmethod
+    def mbv3_mini(cls, seed: int = 0) -> 'Recipe':
+        r"""A MobileNetV3 (``mbv3`` space) recipe for tiny CPU budgets: width multiplier
+        0.25, 12x12 images (strides of stages 3 and 5 only: 12 -> 6 -> 3), 12 epochs,
+        batch 32, peak learning rate 0.05, weight decay 5e-5 (OFA's 3e-5 order: a
+        depthwise network), no augmentation.
+
+        Its seed noise, spread between configs and cost are measured in ``docs/mbv3.md``
+        (``bench/mbv3_recipe.py``)."""
+        return cls(name='mbv3-mini', space='mbv3', width_mult=0.25, epochs=12, batch_size=32,
+                   lr=0.05, weight_decay=5e-5, image_size=12, seed=seed)
+
     def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
+        r"""The fields as a dict; ``space`` and ``width_mult`` only when they differ from
+        ``'nb201'`` and ``1.0``, so that NB201 recipes keep the dicts (and ids) they had
+        before these fields existed."""
+        out = dataclasses.asdict(self)
+        for key, default in _LATER_FIELDS.items():
+            if out[key] == default:
+                del out[key]
+        return out
 
     @classmethod
     def from_dict(cls, values: Dict[str, Any]) -> 'Recipe':

@@ -9,14 +9,15 @@ from d2a.graphs.mbv3 import (
     BASE_WIDTHS,
     MBV3Space,
     NUM_NODES,
+    OFA_STRIDES,
     STAGE_SE,
-    STAGE_STRIDES,
     canonical_key,
     check_config,
     config_to_arch,
     count_flops,
     count_params,
     layer_type,
+    layout_strides,
     make_divisible,
     parse_arch,
     sample_config,
@@ -213,16 +214,16 @@ class _SE(nn.Module):
         return x
 
 
-def _reference_net(cfg, width_mult, num_classes):
+def _reference_net(cfg, width_mult, num_classes, strides):
     w = [make_divisible(c * width_mult) for c in BASE_WIDTHS]
-    layers = [nn.Conv2d(3, w[0], 3, 2, 1, bias=False), nn.BatchNorm2d(w[0])]
-    layers += _mbconv(w[0], w[1], 3, 1, 1, False)
+    layers = [nn.Conv2d(3, w[0], 3, strides[0], 1, bias=False), nn.BatchNorm2d(w[0])]
+    layers += _mbconv(w[0], w[1], 3, 1, strides[1], False)
     c = w[1]
     for s in range(5):
         for j in range(cfg['d'][s]):
             i = 4 * s + j
             layers += _mbconv(c, w[2 + s], cfg['ks'][i], cfg['e'][i],
-                              STAGE_STRIDES[s] if j == 0 else 1, STAGE_SE[s])
+                              strides[2 + s] if j == 0 else 1, STAGE_SE[s])
             c = w[2 + s]
     layers += [nn.Conv2d(c, w[7], 1, bias=False), nn.BatchNorm2d(w[7]), nn.AdaptiveAvgPool2d(1),
                nn.Conv2d(w[7], w[8], 1, bias=False), nn.Flatten(), nn.Linear(w[8], num_classes)]
@@ -248,14 +249,40 @@ def _reference_macs(net, image_size):
     return total[0]
 
 
-@pytest.mark.parametrize('seed, width_mult, image_size, num_classes', [
-    (0, 1.0, 64, 1000), (1, 1.2, 48, 10), (2, 1.0, 37, 100),
+@pytest.mark.parametrize('seed, width_mult, image_size, num_classes, ofa', [
+    (0, 1.0, 64, 1000, True), (1, 1.2, 48, 10, True), (2, 1.0, 37, 100, True),
+    (3, 0.25, 12, 10, False), (4, 0.5, 16, 7, False), (5, 1.0, 224, 1000, False),
 ])
-def test_counts_match_a_built_network(seed, width_mult, image_size, num_classes):
+def test_counts_match_a_built_network(seed, width_mult, image_size, num_classes, ofa):
     cfg = sample_config(random.Random(seed))
-    net = _reference_net(cfg, width_mult, num_classes)
+    strides = OFA_STRIDES if ofa else layout_strides(image_size)
+    net = _reference_net(cfg, width_mult, num_classes, strides)
     assert count_params(cfg, num_classes, width_mult) == sum(p.numel() for p in net.parameters())
-    assert count_flops(cfg, image_size, num_classes, width_mult) == _reference_macs(net, image_size)
+    assert count_flops(cfg, image_size, num_classes, width_mult,
+                       strides=OFA_STRIDES if ofa else None) == _reference_macs(net, image_size)
+
+
+@pytest.mark.parametrize('image_size, strides, last', [
+    (224, OFA_STRIDES, 7), (65, OFA_STRIDES, 3), (64, (1, 1, 2, 2, 2, 1, 2), 4),
+    (32, (1, 1, 1, 2, 2, 1, 2), 4), (16, (1, 1, 1, 1, 2, 1, 2), 4),
+    (12, (1, 1, 1, 1, 2, 1, 2), 3), (8, (1, 1, 1, 1, 1, 1, 2), 4), (4, (1,) * 7, 4),
+    (1, (1,) * 7, 1),
+])
+def test_layout_strides(image_size, strides, last):
+    assert layout_strides(image_size) == strides
+    side = image_size
+    for s in strides:
+        side = (side - 1) // s + 1
+    assert side == last
+
+
+def test_layout_strides_bad_input():
+    with pytest.raises(ValueError, match='image_size must be a positive integer, got 0'):
+        layout_strides(0)
+    with pytest.raises(ValueError, match=r'strides must be 7 values of 1 or 2'):
+        count_flops(MAX, strides=(2, 1, 2))
+    with pytest.raises(ValueError, match=r'got \[3, 1, 1, 1, 1, 1, 1\]'):
+        count_flops(MAX, strides=(3, 1, 1, 1, 1, 1, 1))
 
 
 def test_counts_of_extremes():
