@@ -139,6 +139,24 @@ def test_exhaustive_search_ranks_every_unique_cell_from_cached_vectors(run, tmp_
     assert all(c.params <= 0.5e6 for c in limited.candidates)
 
 
+def test_graph_vector_cache_key_is_exact_and_thread_independent(run):
+    from d2a.search.engine import load_models
+    from d2a.search.ranking import _encoder_digest
+    predictor = load_models(run['ckpt']).predictor
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _encoder_digest(predictor)
+        torch.set_num_threads(2)
+        assert _encoder_digest(predictor) == one
+    finally:
+        torch.set_num_threads(threads)
+    with torch.no_grad():
+        p = next(predictor.graph_encoder.parameters())
+        p.view(-1)[0] = torch.nextafter(p.view(-1)[0], p.view(-1)[0] + 1)
+    assert _encoder_digest(predictor) != one
+
+
 def test_unique_cells_of_nb201():
     cells = SPACE.unique()
     assert len(cells) == 6466 and len({SPACE.canonical_key(a) for a in cells}) == 6466
