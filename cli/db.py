@@ -158,8 +158,10 @@ def _add_label(dsub: argparse._SubParsersAction) -> None:
     p.add_argument('--no-merge', action='store_true',
                    help='keep the results in the shard file even with one shard')
     p.add_argument('--device', default=None, help='torch device (default: CUDA when available, else CPU)')
-    p.add_argument('--recipe', default='reduced', choices=('reduced', 'mini', 'nb201', 'custom'),
-                   help='preset training recipe, adjusted by the flags below')
+    p.add_argument('--recipe', default=None,
+                   choices=('reduced', 'mini', 'nb201', 'mbv3-mini', 'custom'),
+                   help='preset training recipe, adjusted by the flags below (default: reduced '
+                        'for nb201, mbv3-mini for mbv3)')
     p.add_argument('--recipe-name', default=None, help='name of the recipe (prefix of its id)')
     p.add_argument('--channels', type=int, default=None, help='C: channels of the first stage (default: the preset\'s)')
     p.add_argument('--cells', type=int, default=None, help='N: cells per stage (default: the preset\'s)')
@@ -194,8 +196,16 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
     import dataclasses
 
     from d2a.nets.recipe import Recipe
+    space = getattr(args, 'space', 'nb201')
+    preset = args.recipe or ('mbv3-mini' if space == 'mbv3' else 'reduced')
     base = {'reduced': Recipe.reduced, 'mini': Recipe.mini, 'nb201': Recipe.nb201,
-            'custom': Recipe}[args.recipe]()
+            'mbv3-mini': Recipe.mbv3_mini, 'custom': Recipe}[preset]()
+    if base.space != space:
+        raise CLIError(f'--recipe {preset} trains {base.space} networks, not --space {space} '
+                       f"ones (for mbv3: --recipe mbv3-mini)")
+    if space != 'nb201' and (args.channels is not None or args.cells is not None):
+        raise CLIError('--channels and --cells size NB201 networks; they do not apply to '
+                       f'--space {space}')
     changes = {'name': args.recipe_name, 'C': args.channels, 'N': args.cells,
                'epochs': args.epochs, 'batch_size': args.batch_size, 'lr': args.lr,
                'weight_decay': args.weight_decay, 'image_size': args.train_image_size,

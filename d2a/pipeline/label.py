@@ -39,6 +39,8 @@ from d2a.utils.progress import ProgressLog
 from d2a.features.extractor import images_to_tensor
 
 SAMPLERS = ('uniform', 'stratified')
+#: Spaces whose architectures :func:`label` can train (:func:`d2a.nets.build_network`).
+TRAINABLE_SPACES = ('nb201', 'mbv3')
 
 
 def _stable_seed(*parts: Any) -> int:
@@ -205,7 +207,8 @@ def label(db: Union[PathLike, MetaDatabase], space: Union[str, Any], tasks: Opti
 
     Args:
         db (str or MetaDatabase): the database holding the tasks (read only here).
-        space (str or SearchSpace): search space of the architectures (``'nb201'``).
+        space (str or SearchSpace): search space of the architectures (``'nb201'`` or
+            ``'mbv3'``; the recipe must train networks of that space).
         tasks (list of str, optional): task names (default: every task of ``split``).
         archs_per_task (int): architectures per task.
         recipe (Recipe): training recipe (its seed is replaced by ``seed``).
@@ -233,9 +236,17 @@ def label(db: Union[PathLike, MetaDatabase], space: Union[str, Any], tasks: Opti
 
     db_path = Path(db.path if isinstance(db, MetaDatabase) else db)
     sp = get_space(space) if isinstance(space, str) else space
-    if sp.name != 'nb201':
+    if sp.name not in TRAINABLE_SPACES:
         raise ValueError(f"labelling by training needs a trainable network; space {sp.name!r} "
-                         "has none (supported: 'nb201')")
+                         f"has none (supported: {', '.join(map(repr, TRAINABLE_SPACES))})")
+    recipe_space = getattr(recipe, 'space', 'nb201')
+    if recipe_space != sp.name:
+        raise ValueError(f'recipe {recipe.name!r} trains {recipe_space} networks but the '
+                         f'architectures are of space {sp.name!r} (for mbv3: '
+                         '--recipe mbv3-mini, Recipe.mbv3_mini())')
+    if sampler == 'stratified' and sp.name != 'nb201':
+        raise ValueError(f"sampler 'stratified' sorts by NB201 parameter counts; use "
+                         f"'uniform' for space {sp.name!r}")
     shard = check_shard(shard) if shard is not None else shard_from_env()
     if device is None and torch.cuda.is_available() and 'LOCAL_RANK' in os.environ:
         device = f"cuda:{int(os.environ['LOCAL_RANK'])}"

@@ -128,10 +128,31 @@ def test_a_second_label_of_one_shard_is_refused(tmp_path, capsys):
         assert db.num_results == 1
 
 
-def test_label_rejects_spaces_without_networks(tmp_path):
+def test_label_rejects_a_recipe_of_another_space(tmp_path):
     path = _db(tmp_path, num_tasks=1)
-    with pytest.raises(ValueError, match="space 'mbv3' has none"):
+    with pytest.raises(ValueError, match="trains nb201 networks but the architectures are of "
+                                         "space 'mbv3'"):
         label(path, 'mbv3', None, 1, RECIPE)
+    with pytest.raises(ValueError, match="stratified"):
+        label(path, 'mbv3', None, 1, Recipe.mbv3_mini(), sampler='stratified')
+    assert main(['db', 'label', str(path), '--space', 'mbv3', '--recipe', 'mini']) == 1
+    assert main(['db', 'label', str(path), '--space', 'mbv3', '--channels', '4']) == 1
+
+
+def test_label_trains_mobilenetv3_configs(tmp_path):
+    import dataclasses
+    path = _db(tmp_path, num_tasks=1)
+    recipe = dataclasses.replace(Recipe.mbv3_mini(), name='mbv3-tiny', epochs=1,
+                                 width_mult=0.1, image_size=8)
+    label(path, 'mbv3', None, 2, recipe)
+    merge(path, [shard_path(path, (0, 1))])
+    with MetaDatabase.open(path) as db:
+        r = db.results()
+        space = get_space('mbv3')
+        assert len(r.accuracy) == 2 and set(r.space) == {'mbv3'}
+        assert all(space.from_data(space.to_data(str(a))) == str(a) for a in r.arch)
+        assert np.all((r.accuracy >= 0) & (r.accuracy <= 100))
+        assert next(iter(db.recipes().values()))['recipe']['space'] == 'mbv3'
 
 
 def test_kill_and_resume_equals_uninterrupted(tmp_path):
