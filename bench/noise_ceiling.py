@@ -33,14 +33,7 @@ import _common  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-
-def spearman(a: Sequence[float], b: Sequence[float]) -> float:
-    r"""Spearman's rank correlation (average ranks for ties); ``nan`` if one side is constant."""
-    from scipy.stats import spearmanr
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float('nan')
-    return float(spearmanr(a, b)[0])
+from d2a.metrics import spearman  # noqa: E402
 
 
 def _z(v: np.ndarray) -> np.ndarray:

@@ -166,8 +166,8 @@ def predictor_agreement(models: Any, db_path: Path, tasks: Sequence[str],
     the median cross-task Spearman of predicted and of true rankings of the common cells."""
     import itertools
 
+    from d2a.metrics import spearman
     from d2a.search import dataset_features, rank_candidates
-    from scipy.stats import spearmanr
     predicted: Dict[str, Dict[str, float]] = {}
     true: Dict[str, Dict[str, float]] = {}
     within: Dict[str, float] = {}
@@ -179,15 +179,15 @@ def predictor_agreement(models: Any, db_path: Path, tasks: Sequence[str],
         keys = [truth.space.canonical_key(a) for a in archs]
         predicted[name] = dict(zip(keys, mean))
         true[name] = dict(zip(keys, acc.tolist()))
-        within[name] = float(spearmanr(mean, acc)[0]) if len(archs) > 2 else float('nan')
+        within[name] = spearman(mean, acc) if len(archs) > 2 else float('nan')
     common = sorted(set.intersection(*(set(v) for v in true.values()))) if true else []
     cross_pred, cross_true = [], []
     if len(common) > 2:
         for a, b in itertools.combinations(tasks, 2):
-            cross_pred.append(float(spearmanr([predicted[a][k] for k in common],
-                                              [predicted[b][k] for k in common])[0]))
-            cross_true.append(float(spearmanr([true[a][k] for k in common],
-                                              [true[b][k] for k in common])[0]))
+            cross_pred.append(spearman([predicted[a][k] for k in common],
+                                       [predicted[b][k] for k in common]))
+            cross_true.append(spearman([true[a][k] for k in common],
+                                       [true[b][k] for k in common]))
     med = (lambda v: float(np.nanmedian(v)) if len(v) else None)
     return {'within_task_spearman': within, 'common_cells': len(common),
             'cross_task_spearman_predicted': med(cross_pred),

@@ -200,9 +200,6 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
     preset = args.recipe or ('mbv3-mini' if space == 'mbv3' else 'reduced')
     base = {'reduced': Recipe.reduced, 'mini': Recipe.mini, 'nb201': Recipe.nb201,
             'mbv3-mini': Recipe.mbv3_mini, 'custom': Recipe}[preset]()
-    if base.space != space:
-        raise CLIError(f'--recipe {preset} trains {base.space} networks, not --space {space} '
-                       f"ones (for mbv3: --recipe mbv3-mini)")
     if space != 'nb201' and (args.channels is not None or args.cells is not None):
         raise CLIError('--channels and --cells size NB201 networks; they do not apply to '
                        f'--space {space}')

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from d2a.datasets.glyph_scripts import SCRIPTS
-from d2a.datasets.source import ImageSet, ImageSource, register_source
+from d2a.datasets.source import ImageSet, ImageSource, check_rendering, register_source
 
 # Text fonts of matplotlib's wheel. Left out: the Display fonts (a few glyphs), STIX
 # size/non-Unicode variants (private code points), cmex/cmsy/cmmi (their charmaps map
@@ -138,10 +138,7 @@ class GlyphSource(ImageSource):
                  seed: int = 0, fonts: Optional[str] = None, max_classes: Optional[int] = None,
                  name: Optional[str] = None) -> None:
         _script_codes(script)
-        if images_per_class < 1:
-            raise ValueError(f'images_per_class must be >= 1, got {images_per_class}')
-        if image_size < 4:
-            raise ValueError(f'image_size must be >= 4, got {image_size}')
+        check_rendering(images_per_class, image_size, noise)
         self.script = script
         self.images_per_class = int(images_per_class)
         self.image_size = int(image_size)

@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from d2a.datasets.source import ImageSet, ImageSource, register_source
+from d2a.datasets.source import ImageSet, ImageSource, check_rendering, register_source
 
 Renderer = Callable[[int, np.random.Generator, int], np.ndarray]
 
@@ -175,12 +175,7 @@ class PatternSource(ImageSource):
                  seed: int = 0, name: Optional[str] = None) -> None:
         if family not in FAMILIES:
             raise ValueError(f"unknown pattern family {family!r} (known: {', '.join(FAMILIES)})")
-        if images_per_class < 1:
-            raise ValueError(f'images_per_class must be >= 1, got {images_per_class}')
-        if image_size < 4:
-            raise ValueError(f'image_size must be >= 4, got {image_size}')
-        if noise < 0:
-            raise ValueError(f'noise must be >= 0, got {noise}')
+        check_rendering(images_per_class, image_size, noise)
         if grayscale and family == 'hue':
             raise ValueError("pattern family 'hue' is defined by colour: grayscale=True "
                              'would erase its classes')

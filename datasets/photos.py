@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from d2a.datasets.source import ImageSet, ImageSource, register_source
+from d2a.datasets.source import ImageSet, ImageSource, check_rendering, register_source
 
 #: Photograph name -> (package, path inside the package). All are real photographs or
 #: micrographs except ``page`` and ``text`` (scanned / photographed text).
@@ -139,15 +139,10 @@ class PhotoPatchSource(ImageSource):
                  grayscale: bool = False, flip: bool = True, noise: float = 0.0,
                  seed: int = 0, name: Optional[str] = None) -> None:
         self.photo_names = parse_photos(photos)
-        if images_per_class < 1:
-            raise ValueError(f'images_per_class must be >= 1, got {images_per_class}')
-        if image_size < 4:
-            raise ValueError(f'image_size must be >= 4, got {image_size}')
+        check_rendering(images_per_class, image_size, noise)
         if not 0 < scale_min <= scale_max <= 1:
             raise ValueError(f'patch scales must satisfy 0 < scale_min <= scale_max <= 1, '
                              f'got {scale_min} and {scale_max}')
-        if noise < 0:
-            raise ValueError(f'noise must be >= 0, got {noise}')
         self.photos = photos
         self.images_per_class = int(images_per_class)
         self.image_size = int(image_size)

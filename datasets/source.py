@@ -173,6 +173,17 @@ def _parse_value(value: str) -> Any:
     return value
 
 
+def check_rendering(images_per_class: int, image_size: int, noise: float = 0.0) -> None:
+    r"""Raises :class:`ValueError` naming the argument when a rendered source's sizes or
+    pixel noise are out of range (shared by the glyph, photo and pattern sources)."""
+    if images_per_class < 1:
+        raise ValueError(f'images_per_class must be >= 1, got {images_per_class}')
+    if image_size < 4:
+        raise ValueError(f'image_size must be >= 4, got {image_size}')
+    if noise < 0:
+        raise ValueError(f'noise must be >= 0, got {noise}')
+
+
 def resize_images(images: np.ndarray, image_size: Optional[int]) -> np.ndarray:
     r"""Resizes ``[n, H, W, C]`` ``uint8`` images to ``image_size`` squared (bilinear)."""
     if image_size is None or images.shape[1:3] == (image_size, image_size):
