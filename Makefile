@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch is installed first and pinned: resolving a bare torch requirement pulls a CUDA build.
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup run test embedded clean
+.PHONY: setup run test embedded embedded-mbv3 clean
 
 $(BIN)/d2a: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: setup
 # Rebuilds the embedded mini meta-database and checkpoints (docs/embedded.md); resumable.
 embedded: setup
 	scripts/build_embedded.sh --workdir embedded-build --jobs 2
+
+# The same for the MobileNetV3 space (docs/mbv3.md): d2a/data/mini_mbv3.h5, d2a/checkpoints/mbv3/.
+embedded-mbv3: setup
+	scripts/build_embedded.sh --workdir embedded-build-mbv3 --scale mbv3 --jobs 2
 
 clean:
 	rm -rf $(VENV) build *.egg-info

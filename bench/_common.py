@@ -135,20 +135,36 @@ def database_parser(doc: str, db_help: str = 'the meta-database') -> 'argparse.A
     the benchmarks on a meta-database: ``--db``, ``--checkpoint``, ``--recipe``."""
     import argparse
 
-    from d2a.utils.paths import DEFAULT_DATABASE
     p = argparse.ArgumentParser(description=doc.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--db', default=str(DEFAULT_DATABASE), help=db_help)
+    p.add_argument('--space', choices=('nb201', 'mbv3'), default='nb201',
+                   help='search space: chooses the shipped database and checkpoints '
+                        '(default: nb201)')
+    p.add_argument('--db', default=None,
+                   help=f"{db_help} (default: the shipped one of --space)")
     p.add_argument('--checkpoint', default=None,
-                   help='folder with generator.pt and predictor.pt (default: the shipped one)')
+                   help='folder with generator.pt and predictor.pt (default: the shipped one '
+                        'of --space)')
     p.add_argument('--recipe', default=None, help="labelling recipe id (default: the build's)")
     return p
+
+
+def resolve_database(args: Any) -> None:
+    r"""Fills ``args.db`` and ``args.checkpoint`` left unset with the shipped files of
+    ``args.space``."""
+    from d2a.utils.paths import default_checkpoint_dir, default_database
+    if args.db is None:
+        args.db = str(default_database(args.space))
+    if args.checkpoint is None:
+        args.checkpoint = str(default_checkpoint_dir(args.space))
 
 
 def run_and_report(args: Any, evaluate: Any, format_summary: Any) -> Dict[str, Any]:
     r"""Sets the threads, runs ``evaluate(args)`` and adds the wall time and the machine,
     prints ``format_summary(result, args.markdown)`` and writes ``args.json``."""
     import time
+    if hasattr(args, 'space'):
+        resolve_database(args)
     setup_threads(args.threads)
     t0 = time.perf_counter()
     result = evaluate(args)

@@ -74,7 +74,11 @@ def halves(n: int) -> List[Tuple[Tuple[int, ...], Tuple[int, ...]]]:
 
 def measure(db: Any, recipe: Optional[str]) -> Dict[str, Any]:
     from d2a.graphs import get_space
-    space = get_space('nb201')
+    spaces = sorted({str(v) for v in db.results(recipe=recipe).space})
+    if len(spaces) > 1:
+        raise ValueError(f'{db.path}: results of several spaces ({", ".join(spaces)}): '
+                         'choose one recipe with --recipe')
+    space = get_space(spaces[0] if spaces else 'nb201')
     per_task: Dict[str, Dict[str, Any]] = {}
     tables: Dict[str, Tuple[List[str], np.ndarray]] = {}
     for task in db.tasks():

@@ -5,13 +5,15 @@ Methods (``docs/embedded.md``):
 
 - ``d2a``: generate ``--num-candidates`` cells and rank them with the predictor
   (:func:`d2a.search.search`, the default ``d2a search``; no training on the task);
-- ``d2a-all``: the predictor ranking every unique NB201 cell (``d2a search --all``);
+- ``d2a-all``: the predictor ranking every unique NB201 cell (``d2a search --all``; NB201
+  only: the MobileNetV3 space is too large);
 - ``transfer``: the best-on-average cell of the meta-training tasks (the highest mean
   accuracy among the cells labelled on at least half of them -- the build's anchor cells);
-- ``naswot``: the NASWOT zero-cost score (:func:`d2a.zero_cost.naswot_nb201`, on a
+- ``naswot``: the NASWOT zero-cost score (:func:`d2a.zero_cost.naswot_network`, on a
   minibatch of the task's training images and the recipe's untrained network), top-1 among
-  ``--num-candidates`` uniformly drawn cells;
-- ``largest``: the cell with the most parameters (every edge a 3x3 convolution);
+  ``--num-candidates`` uniformly drawn architectures;
+- ``largest``: the architecture with the most parameters (NB201: every edge a 3x3
+  convolution; MobileNetV3: every stage 4 layers of kernel 7, expand 6);
 - ``random``: one labelled cell drawn at random (expected percentile 50);
 - ``random-best-of-K``: the best of ``--random-k`` labelled cells drawn at random (``K``
   trainings on the task).
@@ -29,7 +31,8 @@ The predictor is also scored on the labelled cells themselves: per task the Spea
 correlation of its predicted ranking with the seed-averaged truth (``within-task``), and the
 *dataset sensitivity*: the median cross-task Spearman of its predicted rankings of the cells
 common to the held-out tasks, next to the same figure of the true rankings (a predictor
-that ignores the dataset scores 1.0). Example::
+that ignores the dataset scores 1.0). ``--space mbv3`` runs the same protocol on the shipped
+MobileNetV3 database and checkpoints. Example::
 
     .venv/bin/python bench/search_quality.py --seeds 0 1 2 \
         --json bench/results/search_quality.json --plot bench/results/search_quality.png
@@ -52,8 +55,14 @@ import torch  # noqa: E402
 
 METHODS = ('d2a', 'd2a-all', 'transfer', 'naswot', 'largest', 'random', 'random-best-of-K')
 
-#: The NB201 cell with the most parameters and FLOPs: every edge a 3x3 convolution.
-LARGEST = '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|'
+#: The architecture with the most parameters and FLOPs of each space: the NB201 cell with
+#: every edge a 3x3 convolution; the MobileNetV3 config with every stage 4 layers of kernel 7
+#: and expand ratio 6.
+LARGEST = {
+    'nb201': '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|'
+             'nor_conv_3x3~2|',
+    'mbv3': '|'.join(['d4:' + ','.join(['k7e6'] * 4)] * 5),
+}
 
 
 def percentile(acc: float, labelled: np.ndarray) -> float:
@@ -61,7 +70,9 @@ def percentile(acc: float, labelled: np.ndarray) -> float:
     labelled = np.asarray(labelled, dtype=np.float64)
     if labelled.size == 0:
         raise ValueError('percentile needs at least one labelled accuracy')
-    below = float((labelled < acc).sum()) + 0.5 * float((labelled == acc).sum())
+    # Means over seeds computed in another order differ in the last bits: equal within 1e-9.
+    tie = np.isclose(labelled, acc, rtol=0.0, atol=1e-9)
+    below = float(((labelled < acc) & ~tie).sum()) + 0.5 * float(tie.sum())
     return 100.0 * below / labelled.size
 
 
@@ -91,11 +102,12 @@ class TrueAccuracy:
     else the mean of training it once per seed of ``seeds`` (cached)."""
 
     def __init__(self, db: Any, recipe: Any, recipe_id: str, data: Dict[str, Any],
-                 seeds: Sequence[int], cache_path: Optional[Path], device: str = 'cpu') -> None:
+                 seeds: Sequence[int], cache_path: Optional[Path], device: str = 'cpu',
+                 space: str = 'nb201') -> None:
         from d2a.graphs import get_space
         from d2a.pipeline.label import TaskImages
         self.db, self.recipe, self.recipe_id, self.seeds = db, recipe, recipe_id, list(seeds)
-        self.space = get_space('nb201')
+        self.space = get_space(space)
         self.images = TaskImages(db, data.get('test_fraction', 0.25),
                                  data.get('max_images_per_class'))
         self.cache_path = cache_path
@@ -148,15 +160,14 @@ def naswot_pick(task_name: str, truth: TrueAccuracy, num: int, seed: int,
                 batch_size: int) -> str:
     r"""The best NASWOT-scored cell among ``num`` distinct cells drawn uniformly."""
     from d2a.pipeline.label import sample_architectures
-    from d2a.zero_cost import naswot_nb201
+    from d2a.zero_cost import naswot_network
     task = truth.db.task(task_name)
     train_x, _, _, _ = truth.images.split(task)
     gen = torch.Generator().manual_seed(seed)
     x = train_x[torch.randperm(train_x.size(0), generator=gen)[:batch_size]]
     archs = sample_architectures(truth.space, f'naswot-{task_name}', num, seed)
     n_cls = len(truth.db.task_classes(task)[1])
-    scores = [naswot_nb201(a, x, truth.recipe.C, truth.recipe.N, n_cls, seed, truth.device)
-              for a in archs]
+    scores = [naswot_network(a, truth.recipe, x, n_cls, seed, truth.device) for a in archs]
     return archs[int(np.argmax(scores))]
 
 
@@ -202,6 +213,7 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
     from d2a.nets.recipe import Recipe
     from d2a.search import load_models, search
 
+    _common.resolve_database(args)
     db_path = Path(args.db)
     if not db_path.is_file():
         raise FileNotFoundError(f'meta-database {db_path} does not exist (build it with '
@@ -219,13 +231,14 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
     recipe = Recipe.from_dict({**fields['recipe'], 'seed': label_seeds[0]})
     cache = Path(args.cache) if args.cache else (
         Path(args.json).with_suffix('.trained.json') if args.json else None)
+    models = load_models(args.checkpoint, args.device)
     truth = TrueAccuracy(db, recipe, recipe_id, fields.get('data', {}), label_seeds, cache,
-                         args.device)
+                         args.device, models.space)
+    exhaustive = models.space == 'nb201'  # the other space is too large to rank whole
     tasks = [t.name for t in db.tasks('meta-test')]
     if not tasks:
         raise ValueError(f'{db_path}: no held-out (meta-test) task')
     best_transfer, transfer_mean, transfer_tasks = transfer_cell(db, recipe_id)
-    models = load_models(args.checkpoint, args.device)
 
     rows: List[Dict[str, Any]] = []
     pbar = tqdm(total=len(tasks) * len(args.seeds), desc='search quality',
@@ -239,15 +252,19 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
                          top_k=1, device=args.device, seed=seed)
             picks['d2a'] = (res.best.arch, 0, res.num_evaluated)
             d2a_time = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            res_all = search((str(db_path), name), args.checkpoint, top_k=1, device=args.device,
-                             seed=seed, exhaustive=True, num_resamples=args.num_resamples)
-            picks['d2a-all'] = (res_all.best.arch, 0, res_all.num_evaluated)
-            all_time = time.perf_counter() - t0
+            all_time = None
+            if exhaustive:
+                t0 = time.perf_counter()
+                res_all = search((str(db_path), name), args.checkpoint, top_k=1,
+                                 device=args.device, seed=seed, exhaustive=True,
+                                 num_resamples=args.num_resamples)
+                picks['d2a-all'] = (res_all.best.arch, 0, res_all.num_evaluated)
+                all_time = time.perf_counter() - t0
             picks['transfer'] = (best_transfer, 0, 0)
-            picks['naswot'] = (naswot_pick(name, truth, res.num_evaluated, seed, args.naswot_batch),
-                               0, res.num_evaluated)
-            picks['largest'] = (LARGEST, 0, 0)
+            n_naswot = args.naswot_candidates or res.num_evaluated
+            picks['naswot'] = (naswot_pick(name, truth, n_naswot, seed, args.naswot_batch),
+                               0, n_naswot)
+            picks['largest'] = (LARGEST[models.space], 0, 0)
             rng = random.Random(f'random-{name}-{seed}')
             picks['random'] = (rng.choice(labelled_archs), 0, 0)
             k = min(args.random_k, len(labelled_archs))
@@ -263,13 +280,15 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
                              'task_mean': float(labelled.mean()),
                              'num_labelled': int(labelled.size)})
             rows[-len(picks)]['search_seconds'] = d2a_time
-            rows[-len(picks) + 1]['search_seconds'] = all_time
+            if all_time is not None:
+                rows[-len(picks) + 1]['search_seconds'] = all_time
             pbar.update(1)
     pbar.close()
     agreement = predictor_agreement(models, db_path, tasks, truth, args.num_resamples,
                                     args.device)
     db.close()
     return {'db': str(db_path), 'checkpoint': str(args.checkpoint or models.directory),
+            'space': models.space,
             'recipe': recipe_id, 'split': split, 'tasks': tasks, 'seeds': list(args.seeds),
             'label_seeds': label_seeds, 'num_candidates': args.num_candidates,
             'random_k': args.random_k,
@@ -360,6 +379,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--num-resamples', type=int, default=5,
                    help='dataset draws the predictor averages over')
     p.add_argument('--naswot-batch', type=int, default=64, help='images of the NASWOT minibatch')
+    p.add_argument('--naswot-candidates', type=int, default=None,
+                   help='architectures NASWOT scores (default: as many as d2a scores)')
     p.add_argument('--random-k', type=int, default=10, help='K of random-best-of-K')
     p.add_argument('--cache', default=None,
                    help='JSON of cells trained here (default: <json>.trained.json)')
@@ -377,7 +398,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     _common.write_json(args.json, result)
     if args.plot:
         from d2a.plot import plot_search_quality
-        methods = [m.replace('K', str(args.random_k)) for m in METHODS]
+        methods = [m.replace('K', str(args.random_k)) for m in METHODS
+                   if m in result['summary']]
         rows = [dict(r, method=r['method'].replace('K', str(args.random_k)))
                 for r in result['rows']]
         plot_search_quality(rows, args.plot, methods,

@@ -1,6 +1,9 @@
-r"""Search speed: from a dataset's features to N unique valid NAS-Bench-201 candidates ranked
-by the predictor, with d2a's batched search against MetaD2A's one-graph-at-a-time loop
-(``metad2a_decoder.py``) using the same weights, in the same run.
+r"""Search speed: from a dataset's features to N unique valid candidates ranked by the
+predictor, with d2a's batched search against MetaD2A's one-graph-at-a-time loop
+(``metad2a_decoder.py``) using the same weights, in the same run; with the validity (valid
+graphs per generated graph) and uniqueness (distinct candidates per valid graph) of d2a's
+generation. The space is the checkpoints' (NB201 without ``--checkpoint``;
+``--checkpoint d2a/checkpoints/mbv3`` measures the shipped MobileNetV3 generator).
 
 The models have MetaD2A's sizes (``metad2a_nb201_generator`` and
 ``metad2a_nb201_predictor``); without ``--checkpoint`` they are randomly initialised (speed
@@ -263,9 +266,15 @@ def search_rows(results: List[Dict[str, Any]]) -> List[List[str]]:
         mem = f"{r['peak_rss_mb']:.0f}"
         if 'cuda_max_allocated_mb' in r:
             mem += f" / {r['cuda_max_allocated_mb']:.0f}"
+        # validity: valid graphs per generated one; uniqueness: distinct valid candidates
+        # per valid graph (medians over the runs)
+        valid = unique = '-'
+        if all('num_valid' in x for x in reps):
+            valid = f"{100 * _common.median([x['num_valid'] / max(x['num_generated'], 1) for x in reps]):.1f}%"
+            unique = f"{100 * _common.median([x['num_evaluated'] / max(x['num_valid'], 1) for x in reps]):.1f}%"
         rows.append([r['method'], r['device'], str(r['n']), f'{total:.3f}',
-                     f'{gen:.0f}', f'{gen / gen_s:,.0f}' if gen_s > 0 else '-', share, mem,
-                     speedup, str(len(reps))])
+                     f'{gen:.0f}', f'{gen / gen_s:,.0f}' if gen_s > 0 else '-', valid, unique,
+                     share, mem, speedup, str(len(reps))])
     return rows
 
 
@@ -363,8 +372,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"weights: {payload['weights']}; dataset: {args.classes} classes x {args.images} "
           f'feature vectors; {args.resamples} re-samplings; d2a batch {args.batch_size}')
     print(_common.format_table(
-        ['method', 'device', 'N', 'median s', 'graphs', 'graphs/s (gen stage)',
-         'share of time', 'peak MiB (RSS / CUDA)', 'speed-up', 'runs'],
+        ['method', 'device', 'N', 'median s', 'graphs', 'graphs/s (gen stage)', 'valid',
+         'unique', 'share of time', 'peak MiB (RSS / CUDA)', 'speed-up', 'runs'],
         search_rows(results), args.markdown))
     print()
     print(_common.format_table(

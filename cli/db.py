@@ -165,6 +165,9 @@ def _add_label(dsub: argparse._SubParsersAction) -> None:
     p.add_argument('--recipe-name', default=None, help='name of the recipe (prefix of its id)')
     p.add_argument('--channels', type=int, default=None, help='C: channels of the first stage (default: the preset\'s)')
     p.add_argument('--cells', type=int, default=None, help='N: cells per stage (default: the preset\'s)')
+    p.add_argument('--width-mult', type=float, default=None,
+                   help='width multiplier of MobileNetV3 networks (--space mbv3; default: the '
+                        'preset\'s, 0.25 for mbv3-mini)')
     p.add_argument('--epochs', type=int, default=None, help='training epochs (default: the preset\'s)')
     p.add_argument('--batch-size', type=int, default=None, help='training batch size (default: the preset\'s)')
     p.add_argument('--lr', type=float, default=None, help='peak learning rate (default: the preset\'s)')
@@ -203,10 +206,16 @@ def recipe_from_args(args: argparse.Namespace) -> Any:
     if space != 'nb201' and (args.channels is not None or args.cells is not None):
         raise CLIError('--channels and --cells size NB201 networks; they do not apply to '
                        f'--space {space}')
+    width = getattr(args, 'width_mult', None)
+    if width is not None and base.space != 'mbv3':
+        raise CLIError(f'--width-mult sizes MobileNetV3 networks; recipe {preset!r} trains '
+                       f'{base.space} networks')
+    if width is not None and not width > 0:
+        raise CLIError(f'--width-mult must be positive, got {width}')
     changes = {'name': args.recipe_name, 'C': args.channels, 'N': args.cells,
                'epochs': args.epochs, 'batch_size': args.batch_size, 'lr': args.lr,
                'weight_decay': args.weight_decay, 'image_size': args.train_image_size,
-               'augment': args.augment}
+               'augment': args.augment, 'width_mult': width}
     return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
 
 

@@ -15,7 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     'Rerun the same command after an interruption to continue.')
     p.add_argument('--workdir', default='embedded-build', help='folder of the build')
     p.add_argument('--scale', default='full', choices=sorted(SCALES),
-                   help='full: the shipped build; tiny: a quick test of the pipeline')
+                   help='full: the shipped NB201 build; mbv3: the shipped MobileNetV3 build; '
+                        'tiny, tiny-mbv3: quick tests of the pipeline')
     p.add_argument('--jobs', type=int, default=2, help='processes for labelling and training')
     p.add_argument('--device', default=None,
                    help='torch device (default: CUDA when available, else CPU)')

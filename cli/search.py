@@ -18,9 +18,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "labels), a source spec (e.g. 'digits', 'glyphs:greek_lower') or a "
                         'meta-database (.h5, with --task)')
     p.add_argument('--task', default=None, help='task of the meta-database given as --dataset')
+    p.add_argument('--space', choices=('nb201', 'mbv3'), default=None,
+                   help="search space: nb201 (NAS-Bench-201 cells) or mbv3 (Once-for-All "
+                        "MobileNetV3 configs); picks d2a's shipped checkpoints of that space "
+                        "(default: the --checkpoint's space, nb201 for the shipped ones)")
     p.add_argument('--checkpoint', default=None, metavar='DIR',
                    help="folder with generator.pt and predictor.pt (default: d2a's shipped "
-                        'checkpoints)')
+                        'checkpoints of --space)')
     p.add_argument('--num-candidates', type=int, default=500,
                    help='unique valid candidates to generate and score (default: 500)')
     p.add_argument('--top-k', type=int, default=5, help='candidates to show (default: 5)')
@@ -43,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help='after ranking, really train up to K candidates on the dataset, '
                         'each chosen from the measurements so far (default: 0, none)')
     r.add_argument('--recipe', default=None, metavar='SPEC',
-                   help="how to train them: 'nb201', 'reduced', 'mini', a JSON file of "
+                   help="how to train them: 'nb201', 'reduced', 'mini', 'mbv3-mini', a JSON file of "
                         'recipe fields, or a recipe id of the meta-database (default: the '
                         'recipe the checkpoints were meta-trained on)')
     r.add_argument('--acquisition', choices=('ucb', 'ei', 'ranking'), default='ucb',
@@ -57,7 +61,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help='where candidates are trained (default: --device)')
     g = p.add_argument_group('constraints')
     g.add_argument('--max-params', default=None, metavar='N',
-                   help='most parameters of the NB201 network (C=16, N=5), e.g. 1.2M')
+                   help='most parameters of the network, e.g. 1.2M (nb201: the network with '
+                        'C=16, N=5; mbv3: at --width-mult and --image-size)')
     g.add_argument('--max-flops', default=None, metavar='N',
                    help='most multiply-accumulates per image, e.g. 150M')
     g.add_argument('--max-latency', type=float, default=None, metavar='MS',
@@ -66,6 +71,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help='latency table: arch column and one column per device (ms)')
     g.add_argument('--device-latency', default=None, metavar='NAME',
                    help='the device column of the latency table')
+    g.add_argument('--image-size', type=int, default=None, metavar='PX',
+                   help='mbv3: input side of the network the counts and limits refer to '
+                        "(default: the meta-training recipe's, 12 for the shipped "
+                        "checkpoints; OFA's ImageNet setting is 224)")
+    g.add_argument('--width-mult', type=float, default=None, metavar='W',
+                   help='mbv3: width multiplier of that network (default: the recipe\'s, '
+                        '0.25 for the shipped checkpoints; OFA: 1.0)')
     p.add_argument('--json', default=None, metavar='OUT', help='also write the result as JSON')
     p.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda' (default: auto)")
     p.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
@@ -110,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
                     latency_device=args.device_latency, patience=args.patience,
                     exhaustive=args.exhaustive, guidance=args.guidance, budget=args.budget,
                     recipe=args.recipe, cache=cache, acquisition=args.acquisition,
-                    train_device=args.train_device,
+                    train_device=args.train_device, space=args.space,
+                    image_size=args.image_size, width_mult=args.width_mult,
                     device=args.device, seed=args.seed, progress=args.progress)
     print(result.to_table())
     if args.json:

@@ -15,18 +15,22 @@ their length and :math:`d_H` the Hamming distance; higher is better.
 from __future__ import annotations
 
 import math
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from d2a.nets.recipe import Recipe
 
 
 @torch.no_grad()
 def naswot_score(model: nn.Module, x: Tensor) -> float:
     r"""The NASWOT score of ``model`` on the minibatch ``x``.
 
-    The kernel is accumulated over every :class:`torch.nn.ReLU` module of ``model`` from
-    the sign of its input (a unit is active when its input is positive). The model's mode
+    The kernel is accumulated over every :class:`torch.nn.ReLU` and
+    :class:`torch.nn.Hardswish` module of ``model`` (MobileNetV3 uses both) from the sign of
+    its input (a unit is active when its input is positive). The model's mode
     is left as given (the paper scores networks in training mode, with batch statistics in
     batch normalisation); its weights are not changed.
 
@@ -44,9 +48,10 @@ def naswot_score(model: nn.Module, x: Tensor) -> float:
     if x.dim() < 2 or x.size(0) < 2:
         raise ValueError(f'naswot_score needs a minibatch of at least 2 inputs, got shape '
                          f'{list(x.shape)}')
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    relus = [m for m in model.modules() if isinstance(m, (nn.ReLU, nn.Hardswish))]
     if not relus:
-        raise ValueError(f'{model.__class__.__name__} has no nn.ReLU module to score')
+        raise ValueError(f'{model.__class__.__name__} has no nn.ReLU or nn.Hardswish module '
+                         'to score')
     n = x.size(0)
     kernel = torch.zeros(n, n, dtype=torch.float64, device=x.device)
 
@@ -79,11 +84,29 @@ def naswot_nb201(arch: str, x: Tensor, C: int = 16, N: int = 5, num_classes: int
         seed (int): seed of the initialisation (the caller's RNG is left untouched).
         device (torch.device, optional): where to run (default: ``x``'s device).
     """
-    from d2a.nets.nb201 import NB201Network
+    from d2a.nets.recipe import Recipe
+    return naswot_network(arch, Recipe(name='naswot', C=C, N=N), x, num_classes, seed, device)
+
+
+def naswot_network(arch: str, recipe: 'Recipe', x: Tensor, num_classes: int = 10,
+                   seed: int = 0, device: Optional[Union[str, torch.device]] = None) -> float:
+    r"""The NASWOT score of ``arch`` in a freshly initialised network of ``recipe``'s
+    space and sizes (:func:`~d2a.nets.build_network`: an NB201 cell or a MobileNetV3
+    config) on images ``x``.
+
+    Args:
+        arch (str): architecture string of the recipe's space.
+        recipe (Recipe): sizes the network (``C``/``N`` or ``width_mult``/``image_size``).
+        x (torch.Tensor): normalised images ``[batch, channels, height, width]``.
+        num_classes (int): classifier outputs.
+        seed (int): seed of the initialisation (the caller's RNG is left untouched).
+        device (torch.device, optional): where to run (default: ``x``'s device).
+    """
+    from d2a.nets.build import build_network
     if x.dim() != 4:
         raise ValueError(f'images must be [batch, channels, height, width], got {list(x.shape)}')
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = NB201Network(arch, C, N, x.size(1), num_classes)
+        model = build_network(arch, recipe, x.size(1), num_classes, image_size=x.size(-1))
     dev = device if device is not None else x.device
     return naswot_score(model.to(dev).train(), x.to(dev))

@@ -96,7 +96,8 @@ def test_search_speed_workers_and_table(bench, tmp_path):
         assert set(rep['stages']) <= set(search_speed.STAGES) and rep['total'] > 0
     rows = search_speed.search_rows([{'method': 'd2a', 'n': 4, 'device': 'cpu', **ours},
                                      {'method': 'metad2a', 'n': 4, 'device': 'cpu', **base}])
-    assert rows[0][0] == 'd2a' and rows[0][8].endswith('x') and rows[1][8] == '-'
+    assert rows[0][0] == 'd2a' and rows[0][10].endswith('x') and rows[1][10] == '-'
+    assert rows[0][6].endswith('%') and rows[0][7].endswith('%') and rows[1][6] == '-'
 
 
 @pytest.mark.parametrize('ours,word', [(0.80, 'ahead of'), (0.752, 'level with'),

@@ -49,7 +49,7 @@ def test_naswot_score_needs_a_minibatch(bad):
 
 
 def test_naswot_score_needs_relus():
-    with pytest.raises(ValueError, match='no nn.ReLU'):
+    with pytest.raises(ValueError, match='no nn.ReLU or nn.Hardswish'):
         naswot_score(nn.Linear(3, 3), torch.randn(4, 3))
 
 
@@ -67,3 +67,30 @@ def test_naswot_nb201_is_seeded_and_ranks_a_conv_cell_above_the_empty_cell():
 def test_naswot_nb201_rejects_flat_images():
     with pytest.raises(ValueError, match='batch, channels'):
         naswot_nb201(CONV, torch.randn(4, 64))
+
+
+def test_naswot_score_counts_hardswish_units_like_relu_units():
+    lin = nn.Linear(3, 3, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.eye(3))
+    x = torch.tensor([[1., -1., 1.], [1., 1., -1.], [-1., -1., -1.]])
+    assert naswot_score(nn.Sequential(lin, nn.Hardswish()), x) == pytest.approx(math.log(20))
+
+
+def test_naswot_network_scores_nb201_and_mbv3_networks_of_a_recipe():
+    from d2a.graphs import get_space
+    from d2a.nets import Recipe
+    from d2a.zero_cost import naswot_network
+    torch.manual_seed(0)
+    x = torch.randn(12, 1, 8, 8)
+    nb201 = Recipe(name='t', C=4, N=1)
+    assert naswot_network(CONV, nb201, x, 3, seed=1) == \
+        pytest.approx(naswot_nb201(CONV, x, C=4, N=1, num_classes=3, seed=1))
+    mbv3 = Recipe(name='m', space='mbv3', width_mult=0.1, image_size=8)
+    arch = get_space('mbv3').sample(1, __import__('random').Random(0))[0]
+    state = torch.random.get_rng_state()
+    a = naswot_network(arch, mbv3, x, 3, seed=2)
+    assert torch.equal(state, torch.random.get_rng_state())  # the caller's RNG untouched
+    assert math.isfinite(a) and a == naswot_network(arch, mbv3, x, 3, seed=2)
+    with pytest.raises(ValueError, match='batch, channels'):
+        naswot_network(arch, mbv3, torch.randn(4, 8), 3)

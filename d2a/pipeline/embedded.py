@@ -8,15 +8,17 @@ one resumable stage after the other (``docs/embedded.md``):
 2. ``database`` -- features of every source, meta-training tasks (class subsets of the
    meta-training sources) and held-out meta-test tasks (from sources never seen in
    meta-training); the split is written into the database's root attribute ``source_split``;
-3. ``label`` -- real training of NB201 cells with the scale's recipe, dealt to ``jobs``
-   processes: random cells and a fixed set of *anchor* cells (the same on every
-   meta-training task, for the best-on-average transfer baseline) on meta-training tasks,
-   random cells on held-out tasks;
+3. ``label`` -- real training of architectures of the scale's space (NB201 cells, or
+   MobileNetV3 configs for ``--scale mbv3``) with the scale's recipe, dealt to ``jobs``
+   processes: random ones and a fixed set of *anchors* (the same on every meta-training
+   task, for the best-on-average transfer baseline) on meta-training tasks, one common set
+   (the anchors and random ones) with several seeds on held-out tasks;
 4. ``merge`` -- the label shards into the database;
 5. ``train`` -- the predictor and the generator, each by a ``d2a train`` child process (in
    parallel when ``jobs >= 2``);
 6. ``install`` -- the database, ``generator.pt``, ``predictor.pt`` and ``extractor.pt`` into
-   the package (``d2a/data/``, ``d2a/checkpoints/``), or another folder.
+   the package (``d2a/data/``, ``d2a/checkpoints/``; MobileNetV3's checkpoints in
+   ``d2a/checkpoints/mbv3/``), or another folder.
 
 Every stage records its wall time and CPU time (this process and its children) in
 ``<workdir>/state.json``; a rerun skips finished stages, and an interrupted stage continues
@@ -44,7 +46,7 @@ from d2a.config import save_config
 from d2a.nets.recipe import Recipe
 from d2a.utils.atomic import atomic_path, atomic_write
 from d2a.utils.paths import (CHECKPOINT_FILES, DB_NAME, DEFAULT_DATABASE, PACKAGE_DIR,
-                             checkpoint_path)
+                             checkpoint_path, checkpoint_subdir, database_name)
 
 __all__ = ['Build', 'Scale', 'SCALES', 'STAGES', 'CellSubset', 'anchor_cells', 'read_split',
            'format_cpu_table', 'DEFAULT_DATABASE', 'DB_NAME', 'CHECKPOINT_FILES']
@@ -77,7 +79,8 @@ class Scale:
     r"""The sizes of one build of the embedded database.
 
     Args:
-        name (str): ``'full'`` (the shipped build) or ``'tiny'`` (a test of the pipeline).
+        name (str): ``'full'`` (the shipped NB201 build), ``'mbv3'`` (the shipped
+            MobileNetV3 build) or ``'tiny'`` / ``'tiny-mbv3'`` (tests of the pipeline).
         image_size (int): side of the images of the database, of the features and of
             training.
         meta_train (tuple of SourcePlan): the meta-training sources and their tasks.
@@ -102,6 +105,10 @@ class Scale:
         model_args (dict): ``{'predictor': {...}, 'generator': {...}}`` model size overrides
             (default: MetaD2A's sizes).
         seed (int): seed of tasks, samples and training.
+        space (str): the search space of the labelled architectures (``'nb201'`` or
+            ``'mbv3'``; the recipe must train that space's networks).
+        shipped (bool): the build may install into the package (the ``space``'s database
+            ``d2a/data/mini_<space>.h5`` and checkpoint folder).
     """
     name: str
     image_size: int
@@ -121,6 +128,8 @@ class Scale:
     train: Dict[str, Any] = field(default_factory=dict)
     model_args: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     seed: int = 0
+    space: str = 'nb201'
+    shipped: bool = False
 
     def to_dict(self) -> Dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -165,6 +174,52 @@ def _patterns(family: str, tasks: int, classes: Tuple[int, int], **options: Any)
                       classes)
 
 
+def _noisy_glyphs(tasks: int, classes: Tuple[int, int]) -> Tuple[SourcePlan, ...]:
+    # Two scripts rendered with pixel noise and random rotation.
+    return tuple(_glyphs(script, tasks, classes, noise=0.15, rotation=20.0, seed=1,
+                         name=f'glyphs_{script}_noisy')
+                 for script in ('latin_lower', 'cyrillic_upper'))
+
+
+def _photo_views(tasks: int, classes: Tuple[int, int]) -> Tuple[SourcePlan, ...]:
+    # The first photograph set in colour and grey, as close-ups and as wider views.
+    views = (('close', {'scale_min': 0.04, 'scale_max': 0.12}),
+             ('wide', {'scale_min': 0.2, 'scale_max': 0.5}))
+    return tuple(_photos(f'{colour}_a', f'photos_{colour}_{view}', tasks, classes,
+                         **({'grayscale': True} if colour == 'grey' else {}), **scale)
+                 for colour in ('colour', 'grey') for view, scale in views)
+
+
+def _pattern_families(tasks: int, orientation_classes: Tuple[int, int],
+                      classes: Tuple[int, int]) -> Tuple[SourcePlan, ...]:
+    # Procedural images whose classes differ in one statistic.
+    return (_patterns('orientation', tasks, orientation_classes, noise=0.4),
+            _patterns('frequency', tasks, classes, noise=0.2),
+            _patterns('spectrum', tasks, classes), _patterns('dots', tasks, classes))
+
+
+# Meta-training of the shipped builds. Sized for about 15-20 minutes of one core each (they train
+# side by side). Whole source datasets are held out for validation, as a new dataset is at
+# search time. The predictor: a population prior plus a dataset-conditioned residual, trained
+# on within-task targets with a listwise loss over 8 architectures of a task per group --
+# chosen over MetaD2A's concatenation head on MSE by validation within-task Spearman on the
+# NB201 build (docs/embedded.md).
+_SHIPPED_TRAIN: Dict[str, Any] = {
+    'batch_size': 32, 'lr': 1e-3, 'top_k': 5, 'val_fraction': 0.2, 'val_by': 'source',
+    'predictor': {'epochs': 40, 'lr_patience': 6, 'rank_weight': 1.0, 'group_size': 8},
+    'generator': {'epochs': 300, 'lr_patience': 30}}
+_SHIPPED_MODEL_ARGS: Dict[str, Dict[str, Any]] = {
+    'predictor': {'head': 'residual', 'target': 'task', 'descriptors': True}}
+
+# Meta-training of the tiny test builds: a few steps of tiny models.
+_TINY_TRAIN: Dict[str, Any] = {
+    'epochs': 1, 'batch_size': 4, 'max_steps': 2, 'top_k': 2, 'val_fraction': 0.25,
+    'val_samples': 2, 'val_resamples': 1, 'num_sample': 3}
+_TINY_MODEL_ARGS: Dict[str, Dict[str, Any]] = {
+    'predictor': {'hidden_channels': 8, 'graph_hidden_channels': 8, 'out_channels': 8,
+                  'mlp_channels': 8, 'num_heads': 2},
+    'generator': {'hidden_channels': 8, 'latent_channels': 8, 'num_heads': 2}}
+
 SCALES: Dict[str, Scale] = {
     'full': Scale(
         name='full', image_size=12,
@@ -176,21 +231,8 @@ SCALES: Dict[str, Scale] = {
             _glyphs('greek_lower', 2), _glyphs('cyrillic_upper', 2),
             _glyphs('cyrillic_lower', 2), _glyphs('armenian_upper', 2),
             _glyphs('armenian_lower', 2), _glyphs('math', 2),
-            _glyphs('latin_lower', 2, noise=0.15, rotation=20.0, seed=1,
-                    name='glyphs_latin_lower_noisy'),
-            _glyphs('cyrillic_upper', 2, noise=0.15, rotation=20.0, seed=1,
-                    name='glyphs_cyrillic_upper_noisy'),
-            _photos('colour_a', 'photos_colour_close', 3, (5, 8), scale_min=0.04,
-                    scale_max=0.12),
-            _photos('colour_a', 'photos_colour_wide', 3, (5, 8), scale_min=0.2, scale_max=0.5),
-            _photos('grey_a', 'photos_grey_close', 3, (5, 8), grayscale=True, scale_min=0.04,
-                    scale_max=0.12),
-            _photos('grey_a', 'photos_grey_wide', 3, (5, 8), grayscale=True, scale_min=0.2,
-                    scale_max=0.5),
-            _patterns('orientation', 2, (5, 8), noise=0.4),
-            _patterns('frequency', 2, (4, 6), noise=0.2),
-            _patterns('spectrum', 2, (4, 6)),
-            _patterns('dots', 2, (4, 6)),
+            *_noisy_glyphs(2, (6, 12)), *_photo_views(3, (5, 8)),
+            *_pattern_families(2, (5, 8), (4, 6)),
         ),
         held_out=(
             SourcePlan('digits'),
@@ -204,18 +246,34 @@ SCALES: Dict[str, Scale] = {
         archs_per_task=36, anchors=16, anchor_seeds=(0,), held_out_archs=50,
         held_out_seeds=(0, 1, 2), recipe=Recipe.mini(), test_fraction=0.4,
         max_images_per_class=100, extractor_channels=64, pretrain_epochs=15,
-        # Sized for about 15-20 minutes of one core each (they train side by side). Whole
-        # source datasets are held out for validation, as a new dataset is at search time.
-        # The predictor: a population prior plus a dataset-conditioned residual, trained on
-        # within-task targets with a listwise loss over 8 cells of a task per group -- chosen
-        # over MetaD2A's concatenation head on MSE by validation within-task Spearman
-        # (docs/embedded.md).
-        train={'batch_size': 32, 'lr': 1e-3, 'top_k': 5, 'val_fraction': 0.2,
-               'val_by': 'source',
-               'predictor': {'epochs': 40, 'lr_patience': 6, 'rank_weight': 1.0,
-                             'group_size': 8},
-               'generator': {'epochs': 300, 'lr_patience': 30}},
-        model_args={'predictor': {'head': 'residual', 'target': 'task', 'descriptors': True}}),
+        train=_SHIPPED_TRAIN, model_args=_SHIPPED_MODEL_ARGS,
+        shipped=True),
+    # MobileNetV3 configs cost some ten times an NB201 cell to train (docs/mbv3.md): fewer,
+    # smaller tasks of the same kinds of sources, and the held-out sources of the NB201 build.
+    'mbv3': Scale(
+        name='mbv3', space='mbv3', image_size=12,
+        meta_train=(
+            _glyphs('latin_upper', 2, (4, 7)), _glyphs('latin_lower', 2, (4, 7)),
+            _glyphs('greek_upper', 2, (4, 7)), _glyphs('greek_lower', 2, (4, 7)),
+            _glyphs('cyrillic_upper', 2, (4, 7)), _glyphs('cyrillic_lower', 1, (4, 7)),
+            _glyphs('armenian_upper', 1, (4, 7)), _glyphs('armenian_lower', 1, (4, 7)),
+            _glyphs('math', 1, (4, 7)),
+            *_noisy_glyphs(1, (4, 7)), *_photo_views(1, (4, 6)),
+            *_pattern_families(1, (4, 6), (4, 6)),
+        ),
+        held_out=(
+            SourcePlan('digits'),
+            _glyphs('hebrew', 1, (6, 8)), _glyphs('georgian', 1, (6, 8)),
+            _glyphs('arrows', 1, (6, 8)),
+            _photos('colour_b+grey_b', 'photos_b', 0, (2, 2), scale_min=0.05, scale_max=0.3),
+        ),
+        # About 1,060 trainings: 28 random configs and 8 anchors on each of 24 meta-training
+        # tasks; 20 common configs (the anchors and 12 random) x 2 seeds on 5 held-out tasks.
+        archs_per_task=28, anchors=8, anchor_seeds=(0,), held_out_archs=20,
+        held_out_seeds=(0, 1), recipe=Recipe.mbv3_mini(), test_fraction=0.4,
+        max_images_per_class=60, extractor_channels=64, pretrain_epochs=15,
+        train=_SHIPPED_TRAIN, model_args=_SHIPPED_MODEL_ARGS,
+        shipped=True),
     'tiny': Scale(
         name='tiny', image_size=8,
         meta_train=(SourcePlan('glyphs:greek_lower,images_per_class=8,image_size=8', 2, (3, 4)),
@@ -225,12 +283,18 @@ SCALES: Dict[str, Scale] = {
         archs_per_task=3, anchors=2, anchor_seeds=(0, 1), held_out_archs=4,
         held_out_seeds=(0, 1), recipe=Recipe(name='tiny', C=2, N=1, epochs=1, batch_size=16),
         max_images_per_class=8, extractor_channels=8, pretrain_epochs=1,
-        train={'epochs': 1, 'batch_size': 4, 'max_steps': 2, 'top_k': 2, 'val_fraction': 0.25,
-               'val_samples': 2, 'val_resamples': 1, 'num_sample': 3},
-        model_args={'predictor': {'hidden_channels': 8, 'graph_hidden_channels': 8,
-                                  'out_channels': 8, 'mlp_channels': 8, 'num_heads': 2},
-                    'generator': {'hidden_channels': 8, 'latent_channels': 8,
-                                  'num_heads': 2}}),
+        train=_TINY_TRAIN, model_args=_TINY_MODEL_ARGS),
+    'tiny-mbv3': Scale(
+        name='tiny-mbv3', space='mbv3', image_size=8,
+        meta_train=(SourcePlan('glyphs:greek_lower,images_per_class=8,image_size=8', 2, (3, 4)),
+                    SourcePlan('patterns:hue,images_per_class=8,image_size=8', 1, (3, 4))),
+        held_out=(SourcePlan('glyphs:arrows,max_classes=3,images_per_class=8,image_size=8'),),
+        archs_per_task=2, anchors=2, anchor_seeds=(0,), held_out_archs=3,
+        held_out_seeds=(0, 1),
+        recipe=Recipe(name='tiny-mbv3', space='mbv3', width_mult=0.1, epochs=1, batch_size=16,
+                      image_size=8),
+        max_images_per_class=8, extractor_channels=8, pretrain_epochs=1,
+        train=_TINY_TRAIN, model_args=_TINY_MODEL_ARGS),
 }
 
 
@@ -243,12 +307,13 @@ def _cpu_seconds() -> float:
 
 
 class CellSubset:
-    r"""The NB201 space restricted to a fixed list of cells: labelling with it trains
-    exactly these cells on every task (the anchors of the transfer baseline)."""
+    r"""A search space (NB201 by default) restricted to a fixed list of architectures:
+    labelling with it trains exactly these on every task (the anchors of the transfer
+    baseline)."""
 
-    def __init__(self, archs: Sequence[str]) -> None:
+    def __init__(self, archs: Sequence[str], space: str = 'nb201') -> None:
         from d2a.graphs import get_space
-        self.base = get_space('nb201')
+        self.base = get_space(space)
         self.archs = list(archs)
         if len({self.base.canonical_key(a) for a in self.archs}) != len(self.archs):
             raise ValueError('anchor cells must differ up to isomorphism')
@@ -266,10 +331,14 @@ class CellSubset:
 
 
 def anchor_cells(scale: Scale) -> List[str]:
-    r"""The cells labelled on every task: stratified by parameter count, so that small and
-    large cells are all represented."""
+    r"""The architectures labelled on every task: NB201 cells stratified by parameter count,
+    so that small and large cells are all represented; MobileNetV3 configs drawn
+    uniformly."""
     from d2a.graphs import get_space
     from d2a.pipeline.label import sample_architectures
+    if scale.space != 'nb201':
+        return sample_architectures(get_space(scale.space), 'anchors', scale.anchors,
+                                    scale.seed)
     proxy = {'C': scale.recipe.C, 'N': scale.recipe.N, 'in_channels': 3, 'num_classes': 10}
     return sample_architectures(get_space('nb201'), 'anchors', scale.anchors, scale.seed,
                                 'stratified', proxy)
@@ -281,7 +350,7 @@ def held_out_cells(scale: Scale) -> List[str]:
     held-out tasks can be compared cell by cell)."""
     from d2a.graphs import get_space
     from d2a.pipeline.label import sample_architectures
-    space = get_space('nb201')
+    space = get_space(scale.space)
     cells = anchor_cells(scale)[:scale.held_out_archs]
     keys = {space.canonical_key(a) for a in cells}
     for arch in sample_architectures(space, 'held-out', scale.held_out_archs + scale.anchors,
@@ -312,8 +381,8 @@ class Build:
         device (str, optional): torch device of labelling and training (default: CUDA when
             available, else CPU).
         install_dir (str or Path, optional): where ``install`` copies to: ``data/`` and
-            ``checkpoints/`` below it (default: the package, refused for any scale but
-            ``'full'``).
+            ``checkpoints/`` (for MobileNetV3, ``checkpoints/mbv3/``) below it (default: the
+            package, refused for scales that are not shipped).
         install (bool): run the ``install`` stage.
         progress (bool): progress bars.
     """
@@ -332,11 +401,12 @@ class Build:
         self.device = device
         self.install = install
         self.install_dir = Path(install_dir) if install_dir is not None else PACKAGE_DIR
-        if install and self.install_dir.resolve() == PACKAGE_DIR and scale != 'full':
-            raise ValueError(f"only the 'full' scale may be installed into the package "
-                             f'({PACKAGE_DIR}); pass another install_dir for {scale!r}')
+        if install and self.install_dir.resolve() == PACKAGE_DIR and not self.scale.shipped:
+            shipped = ', '.join(repr(k) for k, v in SCALES.items() if v.shipped)
+            raise ValueError(f'only the shipped scales ({shipped}) may be installed into the '
+                             f'package ({PACKAGE_DIR}); pass another install_dir for {scale!r}')
         self.progress = progress
-        self.db_path = self.workdir / DB_NAME
+        self.db_path = self.workdir / database_name(self.scale.space)
         self.run_dir = self.workdir / 'run'
         self.state_path = self.workdir / 'state.json'
 
@@ -453,7 +523,7 @@ class Build:
     def label_jobs(self) -> List[Dict[str, Any]]:
         r"""The labelling calls every shard makes, in order (meta-training first)."""
         s = self.scale
-        return [{'space': 'nb201', 'split': 'meta-train', 'archs_per_task': s.archs_per_task,
+        return [{'space': s.space, 'split': 'meta-train', 'archs_per_task': s.archs_per_task,
                  'seeds': [s.seed]},
                 {'space': 'anchors', 'split': 'meta-train', 'archs_per_task': s.anchors,
                  'seeds': list(s.anchor_seeds)},
@@ -464,9 +534,10 @@ class Build:
         r"""Labels shard ``shard = (i, N)`` of every labelling call (a worker's job)."""
         from d2a.pipeline.label import label, shard_path
         for job in self.label_jobs():
-            space = {'anchors': lambda: CellSubset(anchor_cells(self.scale)),
-                     'held-out': lambda: CellSubset(held_out_cells(self.scale)),
-                     'nb201': lambda: 'nb201'}[job['space']]()
+            space = {'anchors': lambda: CellSubset(anchor_cells(self.scale), self.scale.space),
+                     'held-out': lambda: CellSubset(held_out_cells(self.scale),
+                                                    self.scale.space)
+                     }.get(job['space'], lambda: job['space'])()
             label(self.db_path, space, None, job['archs_per_task'], self.scale.recipe,
                   seed=self.scale.seed, shard=shard, device=self.device,
                   out=shard_path(self.db_path, shard), test_fraction=self.scale.test_fraction,
@@ -591,7 +662,8 @@ class Build:
     def train_config(self, kind: str) -> Dict[str, Any]:
         r"""The options of ``d2a train KIND`` for the build's database and run folder."""
         return {'db': str(self.db_path.resolve()), 'out': str(self.run_dir.resolve()),
-                'recipe': self.label_recipe()[0], 'device': self.device or 'auto',
+                'recipe': self.label_recipe()[0], 'space': self.scale.space,
+                'device': self.device or 'auto',
                 'progress': self.progress, 'seed': self.scale.seed,
                 'model_args': dict(self.scale.model_args.get(kind, {})),
                 **self.scale.train_options(kind)}
@@ -605,9 +677,9 @@ class Build:
                 self.run_worker(w)
 
     def stage_install(self) -> None:
-        copies = [(self.db_path, self.install_dir / 'data' / DB_NAME)]
-        copies += [(self.run_dir / f, self.install_dir / 'checkpoints' / f)
-                   for f in CHECKPOINT_FILES]
+        copies = [(self.db_path, self.install_dir / 'data' / self.db_path.name)]
+        ckpt_dir = self.install_dir / 'checkpoints' / checkpoint_subdir(self.scale.space)
+        copies += [(self.run_dir / f, ckpt_dir / f) for f in CHECKPOINT_FILES]
         for src, _ in copies:
             if not src.is_file():
                 raise FileNotFoundError(f'{src} is missing: the build has not finished')

@@ -35,7 +35,11 @@ from d2a.search.constraints import Constraints, LatencyTable
 from d2a.search.features import DatasetInput, dataset_features
 from d2a.search.ranking import encode_graphs, rank_embeddings, space_embeddings
 from d2a.search.results import Candidate, SearchResult
-from d2a.utils.paths import DEFAULT_CHECKPOINT_DIR
+from d2a.utils.paths import DEFAULT_CHECKPOINT_DIR, default_checkpoint_dir, default_database
+
+
+#: The most architectures :func:`search` ranks with ``exhaustive=True`` (NB201 has 15,625).
+MAX_EXHAUSTIVE = 10 ** 6
 
 
 @dataclass
@@ -51,10 +55,13 @@ class LoadedModels:
     train_config: Dict[str, Any] = field(default_factory=dict)
 
 
-def resolve_checkpoint_dir(checkpoint_dir: Optional[Union[str, Path]] = None) -> Path:
-    r"""The checkpoint folder to use (the shipped one by default); raises
-    :class:`FileNotFoundError` telling how to get one when it lacks a model."""
-    directory = Path(checkpoint_dir) if checkpoint_dir is not None else DEFAULT_CHECKPOINT_DIR
+def resolve_checkpoint_dir(checkpoint_dir: Optional[Union[str, Path]] = None,
+                           space: Optional[str] = None) -> Path:
+    r"""The checkpoint folder to use (by default the shipped one of ``space``, NB201's
+    when ``space`` is ``None``); raises :class:`FileNotFoundError` telling how to get one
+    when it lacks a model."""
+    directory = Path(checkpoint_dir) if checkpoint_dir is not None else \
+        default_checkpoint_dir(space or 'nb201')
     missing = [k for k in ('generator', 'predictor') if not (directory / f'{k}.pt').is_file()]
     if missing:
         what = 'the shipped checkpoint folder' if checkpoint_dir is None else 'checkpoint folder'
@@ -67,11 +74,13 @@ def resolve_checkpoint_dir(checkpoint_dir: Optional[Union[str, Path]] = None) ->
 
 
 def load_models(checkpoint_dir: Optional[Union[str, Path]] = None,
-                device: Union[str, torch.device] = 'cpu') -> LoadedModels:
-    r"""Loads ``generator.pt`` and ``predictor.pt`` of a checkpoint folder and checks that
-    they belong together (same search space and feature extractor)."""
+                device: Union[str, torch.device] = 'cpu',
+                space: Optional[str] = None) -> LoadedModels:
+    r"""Loads ``generator.pt`` and ``predictor.pt`` of a checkpoint folder (default: the
+    shipped one of ``space``) and checks that they belong together (same search space and
+    feature extractor) and, when ``space`` is given, that they are of that space."""
     from d2a.registry import load_model
-    directory = resolve_checkpoint_dir(checkpoint_dir)
+    directory = resolve_checkpoint_dir(checkpoint_dir, space)
     models, ckpts = {}, {}
     for kind in ('generator', 'predictor'):
         loaded = load_model(directory, kind, device=device)
@@ -80,6 +89,9 @@ def load_models(checkpoint_dir: Optional[Union[str, Path]] = None,
     if gen.space != pred.space:
         raise ValueError(f'checkpoints in {directory} disagree: the generator is for space '
                          f'{gen.space!r}, the predictor for {pred.space!r}')
+    if space is not None and gen.space != space:
+        raise ValueError(f'checkpoints in {directory} are for space {gen.space!r}, not '
+                         f'{space!r}: drop --space or pass checkpoints of {space!r}')
     for key in ('name', 'dim', 'config', 'weights_sha256'):
         if key == 'weights_sha256' and None in (gen.feature_extractor.get(key),
                                                 pred.feature_extractor.get(key)):
@@ -105,7 +117,9 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
            budget: int = 0, recipe: Any = None,
            trainer: Optional[Callable[[str], float]] = None,
            cache: Optional[Union[str, Path]] = None, acquisition: str = 'ucb',
-           train_device: Optional[str] = None) -> SearchResult:
+           train_device: Optional[str] = None, space: Optional[str] = None,
+           image_size: Optional[int] = None,
+           width_mult: Optional[float] = None) -> SearchResult:
     r"""Generates and ranks architectures for ``dataset`` (see the module docstring).
 
     Args:
@@ -113,7 +127,7 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
             ``'glyphs:greek_lower'``, see :func:`~d2a.datasets.parse_source`), or
             ``(meta-database path, task name)``.
         checkpoint_dir (str or Path, optional): folder with ``generator.pt`` and
-            ``predictor.pt`` (default: the package's shipped checkpoints).
+            ``predictor.pt`` (default: the package's shipped checkpoints of ``space``).
         num_candidates (int): unique valid candidates to generate and score (MetaD2A: 500
             for CIFAR, 50 for others).
         top_k (int): candidates returned.
@@ -121,8 +135,9 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
             ``num_candidates`` clipped to 100..1000; larger batches amortise the dataset
             encoding and the decoder's per-step overhead).
         num_resamples (int): dataset draws the predictor's scores are averaged over.
-        max_params (float, optional), max_flops (float, optional): limits of the NB201
-            network (C=16, N=5) of a candidate, as counts.
+        max_params (float, optional), max_flops (float, optional): limits of a candidate's
+            network, as counts: for NB201 the network with C=16, N=5 (32x32 images); for
+            MobileNetV3 the network of ``width_mult`` at ``image_size``.
         max_latency (float, optional): limit in ms, looked up in ``latency_table`` (CSV,
             ``arch`` column and one column per device) for ``latency_device``.
         patience (int): give up after this many batches that bring no new candidate.
@@ -146,6 +161,14 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
         acquisition (str): how the next cell is chosen: ``'ucb'`` (default), ``'ei'``
             or ``'ranking'``.
         train_device (str, optional): where candidates are trained (default: ``device``).
+        space (str, optional): the search space (``'nb201'`` or ``'mbv3'``): chooses the
+            shipped checkpoints, and is checked against ``checkpoint_dir``'s (default: the
+            checkpoints' space, NB201 for the shipped ones).
+        image_size (int, optional), width_mult (float, optional): MobileNetV3 only: input
+            side and width multiplier of the network that the parameter and FLOP counts
+            (and limits) refer to (default: those of the recipe the checkpoints were
+            meta-trained on, e.g. 12 and 0.25 for the shipped ones; OFA's ImageNet network
+            is ``image_size=224, width_mult=1.0``).
 
     Raises :class:`FileNotFoundError` for a missing checkpoint or dataset and
     :class:`ValueError` for bad input or constraints no candidate satisfies.
@@ -170,8 +193,9 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
                          '(--latency-table CSV --device-latency NAME)')
     dev = resolve_device(device)
     t_start = time.perf_counter()
-    models = load_models(checkpoint_dir, dev)
+    models = load_models(checkpoint_dir, dev, space)
     space = get_space(models.space)
+    sizes = _network_sizes(models, image_size, width_mult)
     table = LatencyTable(latency_table, latency_device, space=space.name) \
         if latency_table is not None else None
 
@@ -179,7 +203,8 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
     data = dataset_features(dataset, models, dev)
     timing = {'features': time.perf_counter() - t0, 'encoding': 0.0, 'generation': 0.0,
               'ranking': 0.0}
-    cost = space.cost_model(num_classes=len(data.classes), in_channels=data.num_channels)
+    cost = space.cost_model(num_classes=len(data.classes), in_channels=data.num_channels,
+                            **sizes)
     if cost is None and (max_params is not None or max_flops is not None):
         raise ValueError(f'max_params/max_flops are not available for the {space.name} space '
                          '(no cost model)')
@@ -192,9 +217,11 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
         refine_with = _refinement_setup(dataset, models, recipe, trainer, cache,
                                         train_device if train_device is not None else dev)
     rng = np.random.default_rng(seed)
+    network = dict(sizes, in_channels=data.num_channels, num_classes=len(data.classes))
     if exhaustive:
         result, pool = _search_all(models, space, data, constraints, table, cost, top_k,
                                    num_resamples, rng, dev, timing, t_start)
+        result.network = network
         return _refined(result, pool, refine_with, budget, acquisition, space, progress,
                         t_start)
     gen = torch.Generator(device=dev).manual_seed(seed)
@@ -255,31 +282,66 @@ def search(dataset: DatasetInput, checkpoint_dir: Optional[Union[str, Path]] = N
     mean, std = rank_embeddings(models.predictor, h, data, models.num_sample, num_resamples,
                                 rng, dev)
     timing['ranking'] = time.perf_counter() - t0
-    candidates = _top(archs, mean, std, top_k, cost, table)
+    candidates = _top(archs, mean, std, top_k, cost, table, space)
     timing['total'] = time.perf_counter() - t_start
     result = SearchResult(dataset=data.name, candidates=candidates,
                           num_generated=stats.num_generated, num_valid=stats.num_valid,
                           num_evaluated=len(archs), rejected=dict(stats.rejected),
                           timing=timing, space=space.name, checkpoint=str(models.directory),
                           constraints=constraints.active, message=message,
-                          guidance=float(guidance))
+                          guidance=float(guidance), network=network)
     return _refined(result, (archs, mean, h), refine_with, budget, acquisition, space,
                     progress, t_start)
+
+
+def _network_sizes(models: LoadedModels, image_size: Optional[int],
+                   width_mult: Optional[float]) -> Dict[str, Any]:
+    # Sizes of the network the cost model counts, beyond the dataset's channels and classes.
+    if models.space != 'mbv3':
+        if image_size is not None or width_mult is not None:
+            raise ValueError(f'image_size and width_mult size MobileNetV3 networks; the '
+                             f'checkpoints are for space {models.space!r}')
+        return {}
+    for name, value in (('image_size', image_size), ('width_mult', width_mult)):
+        if value is not None and not value > 0:
+            raise ValueError(f'{name} must be positive, got {value!r}')
+    if image_size is None or width_mult is None:
+        from d2a.search.refine import resolve_recipe
+        try:
+            r, _ = resolve_recipe(None, models.train_config, [default_database('mbv3')])
+        except (ValueError, FileNotFoundError, OSError):
+            raise ValueError(
+                f"the recipe the checkpoints in {models.directory} were meta-trained on "
+                f"({models.train_config.get('recipe')!r}) is in none of their databases: "
+                'give the network size the counts refer to (--image-size, --width-mult)'
+                ) from None
+        image_size = r.image_size if image_size is None else image_size
+        width_mult = r.width_mult if width_mult is None else width_mult
+        if image_size is None:
+            raise ValueError(f'recipe {r.name!r} keeps the images at their size: give '
+                             '--image-size for the parameter and FLOP counts')
+    return {'image_size': int(image_size), 'width_mult': float(width_mult)}
 
 
 def _refinement_setup(dataset: DatasetInput, models: LoadedModels, recipe: Any,
                       trainer: Optional[Callable[[str], float]],
                       cache: Optional[Union[str, Path]], device: Any) -> Tuple[Any, Any, Dict]:
     # (trainer, cache, recipe fields), built before the search so bad input fails early.
+    from d2a.pipeline.label import TRAINABLE_SPACES
     from d2a.search.refine import MeasurementCache, RecipeTrainer, resolve_recipe
-    from d2a.utils.paths import DEFAULT_DATABASE
     fields: Dict[str, Any] = {}
     if trainer is None:
-        if models.space != 'nb201':
+        if models.space not in TRAINABLE_SPACES:
             raise ValueError(f'training candidates with a recipe needs a trainable network; '
-                             f"space {models.space!r} has none (supported: 'nb201'): pass a "
+                             f'space {models.space!r} has none (supported: '
+                             f"{', '.join(map(repr, TRAINABLE_SPACES))}): pass a "
                              'trainer(arch) -> accuracy')
-        r, protocol = resolve_recipe(recipe, models.train_config, [DEFAULT_DATABASE])
+        r, protocol = resolve_recipe(recipe, models.train_config,
+                                     [default_database(models.space)])
+        if r.space != models.space:
+            raise ValueError(f'recipe {r.name!r} trains {r.space} networks; the candidates '
+                             f"are of space {models.space!r}"
+                             f"{' (try --recipe mbv3-mini)' if models.space == 'mbv3' else ''}")
         trainer = RecipeTrainer(dataset, r, protocol['test_fraction'],
                                 protocol['max_images_per_class'], device=device)
         fields = dict(r.to_dict(), recipe_id=r.recipe_id, **protocol)
@@ -305,13 +367,15 @@ def _refined(result: SearchResult, pool: Tuple[List[str], List[float], Any], ref
 
 
 def _top(archs: List[str], mean: List[float], std: List[float], top_k: int, cost,
-         table) -> List[Candidate]:
+         table, space) -> List[Candidate]:
     order = sorted(range(len(archs)), key=lambda i: -mean[i])[:top_k]
+    to_config = getattr(space, 'to_config', None)
     return [Candidate(rank=r + 1, arch=archs[i], predicted_accuracy=float(mean[i]),
                       predicted_std=float(std[i]),
                       params=cost.params(archs[i]) if cost is not None else None,
                       flops=cost.flops(archs[i]) if cost is not None else None,
-                      latency_ms=table.latency(archs[i]) if table is not None else None)
+                      latency_ms=table.latency(archs[i]) if table is not None else None,
+                      config=to_config(archs[i]) if to_config is not None else None)
             for r, i in enumerate(order)]
 
 
@@ -320,10 +384,13 @@ def _search_all(models: LoadedModels, space, data, constraints: Constraints, tab
                 timing: Dict[str, float], t_start: float) -> Tuple[SearchResult, Tuple]:
     # Every unique architecture of a finite space, scored from cached graph vectors.
     try:
-        space.size
+        size = space.size
     except TypeError:
-        raise ValueError(f'the {space.name} space is too large to rank every architecture: '
-                         'generate candidates instead (without --all)') from None
+        size = None
+    if size is None or size > MAX_EXHAUSTIVE:
+        raise ValueError(f'the {space.name} space is too large to rank every architecture'
+                         f"{f' ({size:.2g} strings)' if size else ''}: generate candidates "
+                         'instead (without --all)')
     t0 = time.perf_counter()
     archs, h = space_embeddings(models.predictor, space, models.directory, dev)
     rejected = {'params': 0, 'flops': 0, 'latency': 0}
@@ -343,7 +410,7 @@ def _search_all(models: LoadedModels, space, data, constraints: Constraints, tab
     mean, std = rank_embeddings(models.predictor, h[keep], data, models.num_sample,
                                 num_resamples, rng, dev)
     timing['ranking'] = time.perf_counter() - t0
-    candidates = _top(chosen, mean, std, top_k, cost, table)
+    candidates = _top(chosen, mean, std, top_k, cost, table, space)
     timing['total'] = time.perf_counter() - t_start
     result = SearchResult(dataset=data.name, candidates=candidates, num_generated=0,
                           num_valid=0, num_evaluated=len(chosen), rejected=rejected,

@@ -14,8 +14,8 @@ surrogate. The defaults (UCB, ``beta=1``, ``noise=0.1``) were chosen with
 ``bench/refine.py --split meta-train`` on the shipped database's meta-training tasks.
 
 A *trainer* is any callable ``trainer(arch) -> accuracy`` (percent); :class:`RecipeTrainer`
-trains an NB201 network with a :class:`~d2a.nets.Recipe` on a held-out split of the
-dataset. :class:`MeasurementCache` keeps every measurement in a JSON file (atomically
+trains the network of an architecture (NB201 or MobileNetV3, as the recipe says) with a
+:class:`~d2a.nets.Recipe` on a held-out split of the dataset. :class:`MeasurementCache` keeps every measurement in a JSON file (atomically
 rewritten after each one), keyed by what the trainer measures on (its ``cache_key``), so a
 rerun trains nothing twice; the choice of the next cell is deterministic, so a rerun after
 Ctrl-C follows the same path and reads the first cells from the file.
@@ -34,8 +34,9 @@ from d2a.search.results import Measurement, Refinement
 from d2a.utils.atomic import PathLike, atomic_write
 
 ACQUISITIONS = ('ucb', 'ei', 'ranking')
-#: Recipes known by name (``--recipe nb201``): classmethods of :class:`~d2a.nets.Recipe`.
-NAMED_RECIPES = ('nb201', 'reduced', 'mini')
+#: Recipes known by name (``--recipe nb201``): classmethods of :class:`~d2a.nets.Recipe`
+#: (``mbv3-mini``: :meth:`~d2a.nets.Recipe.mbv3_mini`).
+NAMED_RECIPES = ('nb201', 'reduced', 'mini', 'mbv3-mini')
 CACHE_FORMAT = 'd2a-measurements'
 
 
@@ -255,7 +256,7 @@ def resolve_recipe(recipe: Any = None, train_config: Optional[Dict[str, Any]] = 
         raise ValueError(f'recipe must be a Recipe, a name, a JSON file or a recipe id, got '
                          f'{type(recipe).__name__}')
     if recipe in NAMED_RECIPES:
-        return getattr(Recipe, str(recipe))(), protocol
+        return getattr(Recipe, str(recipe).replace('-', '_'))(), protocol
     if recipe is not None and Path(recipe).suffix == '.json':
         path = Path(recipe)
         if not path.is_file():
@@ -310,7 +311,8 @@ class RecipeTrainer:
 
     The images are split per class (``test_fraction``, at most ``max_images_per_class``,
     seeded by ``split_seed``), normalised with the training part's channel statistics,
-    and each call trains the NB201 network of a cell on the training part
+    and each call trains the network of an architecture (of the recipe's space) on the
+    training part
     (:func:`~d2a.nets.fit.train_and_evaluate`) and returns its accuracy on the held-out
     part. A meta-database task ``(db path, task)`` is split exactly as ``d2a db label``
     splits it. :attr:`cache_key` names the dataset (a hash of the split images), the recipe

@@ -24,6 +24,9 @@ class Candidate:
         params (int, optional): parameters of the network (when the space has a cost model).
         flops (int, optional): multiply-accumulates of one image.
         latency_ms (float, optional): latency on the given device (when a table is given).
+        config (dict, optional): MobileNetV3 only: OFA's config, ``{'ks': [20 ints],
+            'e': [20 ints], 'd': [5 ints]}`` (kernel sizes and expand ratios of the 20
+            layers, depths of the 5 stages; layers beyond a stage's depth are not built).
     """
     rank: int
     arch: str
@@ -32,6 +35,7 @@ class Candidate:
     params: Optional[int] = None
     flops: Optional[int] = None
     latency_ms: Optional[float] = None
+    config: Optional[Dict[str, List[int]]] = None
 
 
 @dataclass
@@ -157,6 +161,9 @@ class SearchResult:
             generation).
         guidance (float): strength of the predictor guidance of generation (0: none).
         refinement (Refinement, optional): the cells trained with a budget.
+        network (dict): sizes of the network that ``params`` and ``flops`` count besides
+            its architecture (``in_channels``, ``num_classes``; for MobileNetV3 also
+            ``image_size`` and ``width_mult``).
     """
     dataset: str
     candidates: List[Candidate]
@@ -172,6 +179,7 @@ class SearchResult:
     exhaustive: bool = False
     guidance: float = 0.0
     refinement: Optional[Refinement] = None
+    network: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def best(self) -> Candidate:
@@ -223,7 +231,18 @@ class SearchResult:
                  '  '.join(h.ljust(w) for h, w in zip(header, widths)),
                  '  '.join('-' * w for w in widths)]
         lines += ['  '.join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+        configs = [c for c in self.candidates if c.config is not None]
+        if configs:
+            lines += ['', 'OFA configs (ks: kernel per layer, e: expand ratio per layer, '
+                          'd: depth per stage):']
+            lines += [f"{c.rank:>4}  ks={c.config['ks']}\n      e={c.config['e']}\n"
+                      f"      d={c.config['d']}" for c in configs]
         lines.append('')
+        if has_cost and 'width_mult' in self.network:
+            n = self.network
+            lines.append(f"params and FLOPs of the MobileNetV3 at width {n['width_mult']:g}, "
+                         f"{n['image_size']}x{n['image_size']} input, {n['in_channels']} "
+                         f"channel(s), {n['num_classes']} classes")
         if self.exhaustive:
             lines.append(f'ranked all {self.num_evaluated:,} unique architectures of the space '
                          'that satisfy the constraints (no generation)')

@@ -196,3 +196,38 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path):
     assert resumed == reference
     assert main(args) == 0  # nothing left to do, nothing duplicated
     assert _rows(path) == reference
+
+
+def test_db_label_width_mult_sizes_mbv3_networks_only(tmp_path, capsys):
+    path = _db(tmp_path, num_tasks=1)
+    assert main(['db', 'label', str(path), '--space', 'mbv3', '--archs-per-task', '1',
+                 '--width-mult', '0.1', '--epochs', '1', '--train-image-size', '8']) == 0
+    with MetaDatabase.open(path) as db:
+        (fields,) = db.recipes().values()
+    assert fields['recipe']['width_mult'] == 0.1 and fields['recipe']['space'] == 'mbv3'
+    assert main(['db', 'label', str(path), '--width-mult', '0.5']) == 1
+    assert '--width-mult sizes MobileNetV3 networks' in capsys.readouterr().err
+    assert main(['db', 'label', str(path), '--space', 'mbv3', '--width-mult', '0']) == 1
+
+
+def test_external_mbv3_accuracies_enter_through_the_python_api(tmp_path):
+    # docs/mbv3.md: supernet accuracies measured elsewhere, written as results
+    import random
+
+    from d2a.db import ResultRow
+    from d2a.graphs.mbv3 import config_to_arch, sample_config
+    from d2a.training.episodes import MetaTrainData
+    path = _db(tmp_path, num_tasks=2)
+    with MetaDatabase.open(path) as db:
+        tasks = [t.name for t in db.tasks('meta-train')]
+    rng = random.Random(0)
+    evaluated = [(t, sample_config(rng), 60.0 + i, 1.5) for i, t in enumerate(tasks * 3)]
+    with MetaDatabase.open(path, 'a') as db:
+        db.add_recipe('ofa-supernet', {'recipe': {'name': 'ofa-supernet'}, 'data': {}})
+        db.add_results([ResultRow(task, config_to_arch(cfg), top1, 'ofa-supernet', 0, 0,
+                                  seconds, 'mbv3') for task, cfg, top1, seconds in evaluated])
+    with MetaDatabase.open(path) as db:
+        r = db.results(recipe='ofa-supernet', space='mbv3')
+        assert len(r.task) == 6
+        data = MetaTrainData(db, space='mbv3', recipe='ofa-supernet', num_sample=4)
+        assert len(data.tasks) == 2
