@@ -248,7 +248,7 @@ SCALES: Dict[str, Scale] = {
         max_images_per_class=100, extractor_channels=64, pretrain_epochs=15,
         train=_SHIPPED_TRAIN, model_args=_SHIPPED_MODEL_ARGS,
         shipped=True),
-    # MobileNetV3 configs cost some ten times an NB201 cell to train (docs/mbv3.md): fewer,
+    # MobileNetV3 configs cost some seven times an NB201 cell to train (docs/mbv3.md): fewer,
     # smaller tasks of the same kinds of sources, and the held-out sources of the NB201 build.
     'mbv3': Scale(
         name='mbv3', space='mbv3', image_size=12,
