@@ -14,7 +14,7 @@ database stores for that task and cell). Methods, each given K trainings:
 - ``transfer+random``: the transfer cell -- of the pool's cells labelled on at least two
   meta-training tasks, the one with the best mean meta-training label -- plus K - 1 random
   cells;
-- ``naswot``: the K cells with the best NASWOT score (:func:`d2a.zero_cost.naswot_nb201` on a
+- ``naswot``: the K cells with the best NASWOT score (:func:`d2a.zero_cost.naswot_network` on a
   minibatch of the task's training images, the recipe's untrained network), all trained.
 
 A pick's *percentile* is the share of the pool's cells with a lower label (ties count
@@ -105,13 +105,13 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
     from d2a.pipeline.label import TaskImages
     from d2a.search import dataset_features, load_models, refine
     from d2a.search.ranking import encode_graphs, rank_embeddings
-    from d2a.zero_cost import naswot_nb201
+    from d2a.zero_cost import naswot_network
 
     db_path = Path(args.db)
     if not db_path.is_file():
         raise FileNotFoundError(f'meta-database {db_path} does not exist')
-    space = get_space('nb201')
     models = load_models(args.checkpoint, args.device)
+    space = get_space(models.space)
     db = MetaDatabase.open(db_path)
     recipes = db.recipes()
     recipe_id = args.recipe or read_split(db).get('recipe') or (
@@ -149,7 +149,7 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
         for seed in args.seeds[:args.naswot_seeds]:
             gen = torch.Generator().manual_seed(seed)
             x = train_x[torch.randperm(train_x.size(0), generator=gen)[:args.naswot_batch]]
-            naswot_scores[seed] = np.asarray([naswot_nb201(a, x, recipe.C, recipe.N, n_cls,
+            naswot_scores[seed] = np.asarray([naswot_network(a, recipe, x, n_cls,
                                                            seed, args.device) for a in pool])
         timing['naswot'] += time.perf_counter() - t0
 
