@@ -270,8 +270,10 @@ def search_rows(results: List[Dict[str, Any]]) -> List[List[str]]:
         # per valid graph (medians over the runs)
         valid = unique = '-'
         if all('num_valid' in x for x in reps):
-            valid = f"{100 * _common.median([x['num_valid'] / max(x['num_generated'], 1) for x in reps]):.1f}%"
-            unique = f"{100 * _common.median([x['num_evaluated'] / max(x['num_valid'], 1) for x in reps]):.1f}%"
+            def share_of(num: str, den: str) -> str:
+                return f"{100 * _common.median([x[num] / max(x[den], 1) for x in reps]):.1f}%"
+            valid = share_of('num_valid', 'num_generated')
+            unique = share_of('num_evaluated', 'num_valid')
         rows.append([r['method'], r['device'], str(r['n']), f'{total:.3f}',
                      f'{gen:.0f}', f'{gen / gen_s:,.0f}' if gen_s > 0 else '-', valid, unique,
                      share, mem, speedup, str(len(reps))])

@@ -47,8 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help='after ranking, really train up to K candidates on the dataset, '
                         'each chosen from the measurements so far (default: 0, none)')
     r.add_argument('--recipe', default=None, metavar='SPEC',
-                   help="how to train them: 'nb201', 'reduced', 'mini', 'mbv3-mini', a JSON file of "
-                        'recipe fields, or a recipe id of the meta-database (default: the '
+                   help="how to train them: 'nb201', 'reduced', 'mini', 'mbv3-mini', a JSON "
+                        'file of recipe fields, or a recipe id of the meta-database (default: the '
                         'recipe the checkpoints were meta-trained on)')
     r.add_argument('--acquisition', choices=('ucb', 'ei', 'ranking'), default='ucb',
                    help='how the next cell is chosen: upper confidence bound or expected '

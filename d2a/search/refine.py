@@ -15,10 +15,11 @@ surrogate. The defaults (UCB, ``beta=1``, ``noise=0.1``) were chosen with
 
 A *trainer* is any callable ``trainer(arch) -> accuracy`` (percent); :class:`RecipeTrainer`
 trains the network of an architecture (NB201 or MobileNetV3, as the recipe says) with a
-:class:`~d2a.nets.Recipe` on a held-out split of the dataset. :class:`MeasurementCache` keeps every measurement in a JSON file (atomically
-rewritten after each one), keyed by what the trainer measures on (its ``cache_key``), so a
-rerun trains nothing twice; the choice of the next cell is deterministic, so a rerun after
-Ctrl-C follows the same path and reads the first cells from the file.
+:class:`~d2a.nets.Recipe` on a held-out split of the dataset. :class:`MeasurementCache`
+keeps every measurement in a JSON file (atomically rewritten after each one), keyed by what
+the trainer measures on (its ``cache_key``), so a rerun trains nothing twice; the choice of
+the next cell is deterministic, so a rerun after Ctrl-C follows the same path and reads the
+first cells from the file.
 """
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
@@ -36,8 +37,9 @@ Predictions = Optional[List[Dict[str, Any]]]
 VAL_SEED = 1 << 20
 
 
-class Objective:
-    r"""The kind-specific part of meta-training (see the module docstring)."""
+class Objective(ABC):
+    r"""The kind-specific part of meta-training (see the module docstring); a subclass
+    gives :meth:`loss` and :meth:`validate`."""
     kind: str = ''
     #: The run's :class:`~d2a.training.config.TrainConfig` (``None``: its defaults).
     config: Any = None
@@ -73,6 +75,7 @@ class Objective:
         r"""Whether some parameters get no gradient (DistributedDataParallel must know)."""
         return False
 
+    @abstractmethod
     def loss(self, model: nn.Module, x: Tensor, class_mask: Tensor, node_type: Tensor,
              adj: Tensor, y: Tensor, group: Tensor, stats: Tensor) -> Dict[str, Tensor]:
         r"""Losses of one batch; ``'loss'`` is the one optimised.
@@ -84,11 +87,10 @@ class Objective:
             group (torch.Tensor): ``[B]``, the draw of each graph.
             stats (torch.Tensor): ``[B, 2]`` mean and std of each graph's task.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def validate(self, trainer: Trainer, info) -> Tuple[Dict[str, float], Predictions]:
         r"""Validation metrics (``val_*``) and, for the predictor, the predictions."""
-        raise NotImplementedError
 
     def score(self, metrics: Mapping[str, float]) -> float:
         r"""Higher is better: minus the validation (or training) loss."""
